@@ -1,0 +1,12 @@
+//! amiko-proto: a sans-IO SSHv2 engine.
+//!
+//! Bytes go in with `handle_input`, bytes to send come out of `poll_transmit`, and what happened comes out of
+//! `poll_event`. No sockets, no clocks read here: time is passed in. This keeps every state machine testable
+//! without a network and reusable by the tokio driver, the blocking facade and the Python module.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod wire;
+
+pub use error::{DecodeError, DisconnectReason, Error, Result};
