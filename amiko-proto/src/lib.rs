@@ -10,3 +10,8 @@ pub mod error;
 pub mod wire;
 
 pub use error::{DecodeError, DisconnectReason, Error, Result};
+pub mod config;
+pub mod kex;
+pub mod keys;
+pub mod known_hosts;
+pub mod transport;
