@@ -10,7 +10,10 @@ pub mod error;
 pub mod wire;
 
 pub use error::{DecodeError, DisconnectReason, Error, Result};
+pub mod auth;
 pub mod config;
+pub mod connection;
+pub mod rng;
 pub mod kex;
 pub mod keys;
 pub mod known_hosts;

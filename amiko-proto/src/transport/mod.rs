@@ -1,1 +1,7 @@
-//! (being written)
+//! The transport layer (RFC 4253): version exchange, packets, ciphers, negotiation and key exchange.
+
+pub mod cipher;
+pub(crate) mod handshake;
+pub mod negotiate;
+pub mod packet;
+pub mod version;

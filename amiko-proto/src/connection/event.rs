@@ -1,0 +1,187 @@
+//! What the engine tells its driver.
+
+use crate::error::{DisconnectReason, Error};
+use crate::keys::PublicKey;
+
+/// Identifies a channel on this side of the connection.
+pub type ChannelId = u32;
+
+/// A pseudo-terminal request (RFC 4254 §6.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PtyRequest {
+    /// TERM value, e.g. `xterm-256color`.
+    pub term: String,
+    /// Width in characters.
+    pub cols: u32,
+    /// Height in rows.
+    pub rows: u32,
+    /// Width in pixels (0 if unknown).
+    pub width_px: u32,
+    /// Height in pixels.
+    pub height_px: u32,
+    /// Encoded terminal modes (RFC 4254 §8), passed through unparsed.
+    pub modes: Vec<u8>,
+}
+
+impl Default for PtyRequest {
+    fn default() -> Self {
+        PtyRequest { term: "vt100".into(), cols: 80, rows: 24, width_px: 0, height_px: 0, modes: vec![0] }
+    }
+}
+
+/// A channel request (RFC 4254 §6), decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelRequest {
+    /// pty-req.
+    Pty(PtyRequest),
+    /// shell.
+    Shell,
+    /// exec with its command.
+    Exec(String),
+    /// subsystem, e.g. `sftp`.
+    Subsystem(String),
+    /// env NAME=VALUE.
+    Env {
+        /// Variable name.
+        name: String,
+        /// Its value.
+        value: String,
+    },
+    /// window-change.
+    WindowChange {
+        /// Columns.
+        cols: u32,
+        /// Rows.
+        rows: u32,
+        /// Pixel width.
+        width_px: u32,
+        /// Pixel height.
+        height_px: u32,
+    },
+    /// signal, named without the SIG prefix.
+    Signal(String),
+    /// exit-status.
+    ExitStatus(u32),
+    /// exit-signal.
+    ExitSignal {
+        /// Signal name without SIG.
+        signal: String,
+        /// Whether a core was dumped.
+        core_dumped: bool,
+        /// Error message.
+        message: String,
+    },
+    /// Any other request (e.g. keepalive@openssh.com); answered with failure if no one handles it.
+    Other(String),
+}
+
+/// How a user tries to authenticate (server side).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// "none", usually to learn the methods.
+    None,
+    /// A password.
+    Password(String),
+    /// A public key without signature: would this key be accepted? Answer with `auth_pk_ok` or `auth_reject`.
+    PublicKeyQuery(PublicKey),
+    /// A public key whose signature has been verified: accept if the key is authorized.
+    PublicKey(PublicKey),
+    /// keyboard-interactive: `None` when it starts (answer with `auth_info_request`), then the responses.
+    KeyboardInteractive(Option<Vec<String>>),
+}
+
+/// Something that happened on the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Client: the server proved this host key; call `accept_host_key` or `reject_host_key` to go on.
+    HostKey(PublicKey),
+    /// A key exchange finished (the first one or a rekey).
+    KexDone,
+    /// Client: the server accepted the ssh-userauth service; authentication may start.
+    AuthReady,
+    /// Client: a banner from the server (RFC 4252 §5.4).
+    Banner(String),
+    /// Client: authentication succeeded.
+    AuthSuccess,
+    /// Client: the last attempt failed; these methods may continue. `partial` means the attempt was accepted but
+    /// more methods are required.
+    AuthFailure {
+        /// Methods that can continue.
+        methods: Vec<String>,
+        /// Partial success.
+        partial: bool,
+    },
+    /// Client: keyboard-interactive prompts; answer with `auth_info_response`.
+    AuthInfoRequest {
+        /// Name.
+        name: String,
+        /// Instruction.
+        instruction: String,
+        /// Prompts, each with whether to echo.
+        prompts: Vec<(String, bool)>,
+    },
+    /// Server: a user tries to authenticate.
+    AuthRequest {
+        /// User name.
+        user: String,
+        /// The method and its credential.
+        method: AuthMethod,
+    },
+    /// Server: the client is authenticated.
+    Authenticated {
+        /// As whom.
+        user: String,
+    },
+    /// The peer asks to open a channel; answer with `channel_accept` or `channel_reject`.
+    ChannelOpenRequest {
+        /// Our id for it.
+        id: ChannelId,
+        /// Channel type, e.g. "session".
+        kind: String,
+    },
+    /// A channel we asked for is open.
+    ChannelOpened(ChannelId),
+    /// A channel we asked for was refused.
+    ChannelOpenFailed {
+        /// Our id.
+        id: ChannelId,
+        /// Reason code (RFC 4254 §5.1).
+        reason: u32,
+        /// Text.
+        description: String,
+    },
+    /// A request arrived on a channel. If `want_reply`, answer with `channel_reply`.
+    ChannelRequest {
+        /// Channel.
+        id: ChannelId,
+        /// What is asked.
+        request: ChannelRequest,
+        /// Whether the peer waits for success/failure.
+        want_reply: bool,
+    },
+    /// The peer answered one of our channel requests.
+    ChannelReply {
+        /// Channel.
+        id: ChannelId,
+        /// Success or failure.
+        success: bool,
+    },
+    /// The peer will send no more data on this channel.
+    ChannelEof(ChannelId),
+    /// The channel is closed both ways.
+    ChannelClosed(ChannelId),
+    /// Server: a global request (the engine has already answered keepalives).
+    GlobalRequest {
+        /// Request name.
+        name: String,
+        /// Whether the peer waits for an answer (give it with `global_reply`).
+        want_reply: bool,
+    },
+    /// The connection ended; `error` says why (a peer DISCONNECT is `Error::Disconnected`).
+    Closed(Error),
+}
+
+/// Why the peer disconnected, as reported in `Event::Closed`.
+pub fn disconnected(reason: DisconnectReason, description: String) -> Error {
+    Error::Disconnected { reason, description }
+}

@@ -1,0 +1,409 @@
+//! The connection engine: one value holds the transport, authentication and channels of one SSH connection.
+//!
+//! It is sans-IO, in the manner of rustls and quinn-proto: the driver feeds received bytes to
+//! [`Connection::handle_input`], writes what [`Connection::poll_transmit`] gives, reacts to
+//! [`Connection::poll_event`] and calls [`Connection::handle_timeout`] when [`Connection::poll_timeout`] says.
+//!
+//! ```
+//! use amiko_proto::{config::{Config, Role}, connection::Connection};
+//! let mut client = Connection::new(Config::new(Role::Client), Vec::new());
+//! let hello = client.poll_transmit().to_vec();
+//! assert!(hello.starts_with(b"SSH-2.0-amiko_"));
+//! ```
+
+mod channel;
+mod event;
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+pub use channel::{Channel, ChannelState};
+use channel::ChannelTable;
+pub use event::{AuthMethod, ChannelId, ChannelRequest, Event, PtyRequest};
+
+use crate::auth::{ClientAuth, ServerAuth};
+use crate::config::{Config, Role};
+use crate::error::{DisconnectReason, Error, Result};
+use crate::keys::PrivateKey;
+use crate::transport::handshake::Handshake;
+use crate::transport::packet::{Opener, Sealer};
+use crate::transport::version::VersionReader;
+use crate::wire::{msg, Reader, Writer};
+
+/// Input buffered beyond this while the engine is paused (waiting for a host-key decision) is a flood.
+const MAX_BUFFERED_INPUT: usize = 4 << 20;
+/// Payloads held back during a key exchange (RFC 4253 §7.1 forbids sending them until NEWKEYS).
+const MAX_HELD_PAYLOADS: usize = 4096;
+
+/// One SSH connection, either role.
+pub struct Connection {
+    pub(crate) cfg: Config,
+    inbuf: Vec<u8>,
+    in_start: usize,
+    pub(crate) outbuf: Vec<u8>,
+    out_sent: usize,
+    version_reader: VersionReader,
+    pub(crate) our_version: String,
+    pub(crate) peer_version: Option<String>,
+    pub(crate) sealer: Sealer,
+    pub(crate) opener: Opener,
+    pub(crate) hs: Handshake,
+    pub(crate) host_keys: Vec<PrivateKey>,
+    held: VecDeque<Vec<u8>>,
+    pub(crate) events: VecDeque<Event>,
+    pub(crate) client_auth: ClientAuth,
+    pub(crate) server_auth: ServerAuth,
+    pub(crate) channels: ChannelTable,
+    pub(crate) scratch: Vec<u8>,
+    closed: bool,
+    input_seen: bool,
+    last_input: Option<Instant>,
+    keepalives_unanswered: u32,
+    pub(crate) now: Option<Instant>,
+}
+
+impl Connection {
+    /// A new connection. `host_keys` are the server's keys (empty for a client). The version line is queued for
+    /// sending at once; a client also queues its KEXINIT.
+    pub fn new(cfg: Config, host_keys: Vec<PrivateKey>) -> Self {
+        let our_version = format!("SSH-2.0-{}", cfg.software_version);
+        let mut c = Connection {
+            inbuf: Vec::with_capacity(64 * 1024),
+            in_start: 0,
+            outbuf: Vec::with_capacity(64 * 1024),
+            out_sent: 0,
+            version_reader: VersionReader::default(),
+            our_version: our_version.clone(),
+            peer_version: None,
+            sealer: Sealer::new(),
+            opener: Opener::new(),
+            hs: Handshake::default(),
+            host_keys,
+            held: VecDeque::new(),
+            events: VecDeque::new(),
+            client_auth: ClientAuth::default(),
+            server_auth: ServerAuth::default(),
+            channels: ChannelTable::default(),
+            scratch: Vec::with_capacity(64 * 1024),
+            closed: false,
+            input_seen: false,
+            last_input: None,
+            keepalives_unanswered: 0,
+            now: None,
+            cfg,
+        };
+        c.outbuf.extend_from_slice(our_version.as_bytes());
+        c.outbuf.extend_from_slice(b"\r\n");
+        c.start_kex();
+        c
+    }
+
+    /// The role of this side.
+    pub fn role(&self) -> Role {
+        self.cfg.role
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The peer's identification line, once received.
+    pub fn peer_version(&self) -> Option<&str> {
+        self.peer_version.as_deref()
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Feeds bytes received from the peer. Errors end the connection: a DISCONNECT with the reason is queued for
+    /// sending and `Event::Closed` is queued; the same error is returned.
+    pub fn handle_input(&mut self, data: &[u8]) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if !data.is_empty() {
+            self.input_seen = true;
+        }
+        self.inbuf.extend_from_slice(data);
+        let r = self.process_input();
+        self.fail_on(r)
+    }
+
+    /// Tells the engine the peer closed its side of the TCP connection.
+    pub fn handle_eof(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.events.push_back(Event::Closed(Error::Closed));
+        }
+    }
+
+    fn fail_on<T>(&mut self, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r {
+            if !self.closed {
+                if let Some(reason) = e.disconnect_reason() {
+                    self.send_disconnect(reason, &e.to_string());
+                }
+                self.closed = true;
+                self.events.push_back(Event::Closed(e.clone()));
+            }
+        }
+        r
+    }
+
+    /// Ends the connection with a DISCONNECT (by application).
+    pub fn disconnect(&mut self, reason: DisconnectReason, description: &str) {
+        if !self.closed {
+            self.send_disconnect(reason, description);
+            self.closed = true;
+            self.events.push_back(Event::Closed(Error::Closed));
+        }
+    }
+
+    fn send_disconnect(&mut self, reason: DisconnectReason, description: &str) {
+        let mut p = Vec::new();
+        Writer::new(&mut p).u8(msg::DISCONNECT).u32(reason as u32).string(description).string(b"");
+        // A DISCONNECT may go out even in the middle of a key exchange.
+        let _ = self.sealer.seal(&p, &mut self.outbuf);
+    }
+
+    fn process_input(&mut self) -> Result<()> {
+        if self.peer_version.is_none() {
+            let allow_pre = self.cfg.role == Role::Client;
+            match self.version_reader.read(&self.inbuf[self.in_start..], allow_pre)? {
+                None => return Ok(()),
+                Some((v, used)) => {
+                    self.in_start += used;
+                    self.peer_version = Some(v);
+                }
+            }
+        }
+        let mut buf = std::mem::take(&mut self.inbuf);
+        let r = self.process_packets(&mut buf);
+        self.inbuf = buf;
+        if self.in_start == self.inbuf.len() {
+            self.inbuf.clear();
+            self.in_start = 0;
+        } else if self.in_start > 0 && self.in_start >= self.inbuf.len() / 2 {
+            self.inbuf.drain(..self.in_start);
+            self.in_start = 0;
+        }
+        if self.inbuf.len() - self.in_start > MAX_BUFFERED_INPUT {
+            return Err(Error::protocol("peer sent too much data while the connection was paused"));
+        }
+        r
+    }
+
+    fn process_packets(&mut self, buf: &mut [u8]) -> Result<()> {
+        while !self.closed && !self.hs.paused() {
+            let Some(opened) = self.opener.open(&mut buf[self.in_start..])? else {
+                return Ok(());
+            };
+            let start = self.in_start + opened.payload.start;
+            let end = self.in_start + opened.payload.end;
+            self.in_start += opened.consumed;
+            self.dispatch(&buf[start..end])?;
+        }
+        Ok(())
+    }
+
+    fn dispatch(&mut self, payload: &[u8]) -> Result<()> {
+        let Some(&kind) = payload.first() else {
+            return Err(Error::protocol("empty packet payload"));
+        };
+        if self.hs.in_initial_strict_kex() && !crate::transport::handshake::is_kex_message(kind) {
+            return Err(Error::protocol(format!("message {kind} during the initial key exchange under strict kex")));
+        }
+        match kind {
+            msg::DISCONNECT => {
+                let mut r = Reader::new(&payload[1..]);
+                let reason = DisconnectReason::from_code(r.u32()?);
+                let description = String::from_utf8_lossy(r.string()?).into_owned();
+                self.closed = true;
+                self.events.push_back(Event::Closed(event::disconnected(reason, description)));
+                Ok(())
+            }
+            msg::IGNORE | msg::DEBUG | msg::UNIMPLEMENTED => Ok(()),
+            msg::KEXINIT | msg::NEWKEYS | 30..=49 => self.handle_kex_message(payload),
+            _ if self.hs.receiving_kex() => {
+                Err(Error::protocol(format!("message {kind} in the middle of a key exchange")))
+            }
+            msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | msg::EXT_INFO | 50..=79 => self.handle_auth_message(payload),
+            80..=127 => {
+                if !self.is_authenticated() {
+                    return Err(Error::protocol(format!("connection message {kind} before authentication")));
+                }
+                self.handle_connection_message(payload)
+            }
+            _ => {
+                let seq = self.opener.seq().wrapping_sub(1);
+                let mut p = Vec::with_capacity(5);
+                Writer::new(&mut p).u8(msg::UNIMPLEMENTED).u32(seq);
+                self.send(&p)
+            }
+        }
+    }
+
+    /// Whether authentication has completed (either role).
+    pub fn is_authenticated(&self) -> bool {
+        match self.cfg.role {
+            Role::Client => self.client_auth.is_done(),
+            Role::Server => self.server_auth.user().is_some(),
+        }
+    }
+
+    /// Sends one payload: sealed now, or held until a running key exchange ends (only transport messages may pass
+    /// during a kex, RFC 4253 §7.1).
+    pub(crate) fn send(&mut self, payload: &[u8]) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        let kind = payload.first().copied().unwrap_or(0);
+        if self.hs.sending_kex() && !crate::transport::handshake::may_send_during_kex(kind) {
+            if self.held.len() >= MAX_HELD_PAYLOADS {
+                return Err(Error::protocol("too many messages held back during key exchange"));
+            }
+            self.held.push_back(payload.to_vec());
+            return Ok(());
+        }
+        self.sealer.seal(payload, &mut self.outbuf)?;
+        self.maybe_rekey();
+        Ok(())
+    }
+
+    /// Sends the payload built in `self.scratch` (avoids an allocation per channel packet).
+    pub(crate) fn send_scratch(&mut self) -> Result<()> {
+        let p = std::mem::take(&mut self.scratch);
+        let r = self.send(&p);
+        self.scratch = p;
+        self.scratch.clear();
+        r
+    }
+
+    /// Called when our NEWKEYS went out: the held payloads may go now.
+    pub(crate) fn release_held(&mut self) -> Result<()> {
+        while let Some(p) = self.held.pop_front() {
+            self.sealer.seal(&p, &mut self.outbuf)?;
+        }
+        Ok(())
+    }
+
+    /// Bytes waiting to be written to the peer. Call [`Connection::advance_transmit`] with what was written.
+    pub fn poll_transmit(&mut self) -> &[u8] {
+        &self.outbuf[self.out_sent..]
+    }
+
+    /// Moves the bytes to send into `buf` (which must be empty), swapping buffers instead of copying.
+    pub fn take_transmit(&mut self, buf: &mut Vec<u8>) {
+        buf.clear();
+        if self.out_sent == 0 {
+            std::mem::swap(&mut self.outbuf, buf);
+        } else {
+            buf.extend_from_slice(&self.outbuf[self.out_sent..]);
+            self.outbuf.clear();
+            self.out_sent = 0;
+        }
+    }
+
+    /// Marks `n` bytes of [`Connection::poll_transmit`] as written.
+    pub fn advance_transmit(&mut self, n: usize) {
+        self.out_sent += n;
+        if self.out_sent >= self.outbuf.len() {
+            self.outbuf.clear();
+            self.out_sent = 0;
+        }
+    }
+
+    /// How many bytes wait to be written; drivers stop accepting channel data when this is large.
+    pub fn pending_transmit(&self) -> usize {
+        self.outbuf.len() - self.out_sent
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Connection::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let keepalive = match (self.cfg.keepalive_interval, self.last_input) {
+            (Some(iv), Some(last)) => Some(last + iv * (self.keepalives_unanswered + 1)),
+            _ => None,
+        };
+        let rekey = self.hs.done_at().map(|t| t + self.cfg.rekey_time);
+        [keepalive, rekey].into_iter().flatten().min()
+    }
+
+    /// Tells the engine the time. Sends keepalives and starts time-based rekeys when due; ends the connection when
+    /// too many keepalives went unanswered.
+    pub fn handle_timeout(&mut self, now: Instant) -> Result<()> {
+        self.now = Some(now);
+        if self.closed {
+            return Ok(());
+        }
+        if self.input_seen || self.last_input.is_none() {
+            self.input_seen = false;
+            self.last_input = Some(now);
+            self.keepalives_unanswered = 0;
+        }
+        self.hs.note_time(now);
+        if let Some(t) = self.hs.done_at() {
+            if now >= t + self.cfg.rekey_time && !self.hs.in_progress() {
+                self.start_kex();
+            }
+        }
+        if let (Some(iv), Some(last)) = (self.cfg.keepalive_interval, self.last_input) {
+            if now >= last + iv * (self.keepalives_unanswered + 1) && self.is_authenticated() {
+                if self.keepalives_unanswered >= self.cfg.keepalive_count_max {
+                    let r = Err(Error::Timeout("no answer to keepalives"));
+                    return self.fail_on(r);
+                }
+                self.keepalives_unanswered += 1;
+                let mut p = Vec::new();
+                Writer::new(&mut p).u8(msg::GLOBAL_REQUEST).string("keepalive@openssh.com").bool(true);
+                let r = self.send(&p);
+                return self.fail_on(r);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends an IGNORE message (RFC 4253 §11.2); useful to keep NAT state alive.
+    pub fn send_ignore(&mut self, data: &[u8]) -> Result<()> {
+        let mut p = Vec::new();
+        Writer::new(&mut p).u8(msg::IGNORE).string(data);
+        self.send(&p)
+    }
+
+    /// Sends raw bytes as a packet payload, bypassing every check. For tests of peers' bad-input handling only.
+    #[doc(hidden)]
+    pub fn dangerous_send_raw(&mut self, payload: &[u8]) -> Result<()> {
+        self.sealer.seal(payload, &mut self.outbuf)
+    }
+
+    pub(crate) fn handle_global_request(&mut self, payload: &[u8]) -> Result<()> {
+        let mut r = Reader::new(&payload[1..]);
+        let name = r.utf8()?.to_string();
+        let want_reply = r.bool()?;
+        if self.cfg.role == Role::Server && !name.starts_with("keepalive@") {
+            self.events.push_back(Event::GlobalRequest { name, want_reply });
+            return Ok(());
+        }
+        if want_reply {
+            self.send(&[msg::REQUEST_FAILURE])?;
+        }
+        Ok(())
+    }
+
+    /// Answers a global request (server role).
+    pub fn global_reply(&mut self, success: bool) -> Result<()> {
+        self.send(&[if success { msg::REQUEST_SUCCESS } else { msg::REQUEST_FAILURE }])
+    }
+
+    pub(crate) fn handle_global_reply(&mut self) {
+        // Our only global requests are keepalives: any answer proves the peer is alive.
+        self.keepalives_unanswered = 0;
+    }
+}

@@ -1,0 +1,447 @@
+//! Key exchange state machine (RFC 4253 §7–§9), strict kex (OpenSSH PROTOCOL §1.10) and rekeying.
+//!
+//! The mathematics of each method lives in `crate::kex`; this file moves the messages, computes the exchange hash,
+//! derives the keys and switches them at NEWKEYS.
+
+use std::time::Instant;
+
+use crate::config::Role;
+use crate::connection::{Connection, Event};
+use crate::error::{DisconnectReason, Error, Result};
+use crate::kex::{self, ClientKex, HashAlg};
+use crate::keys::PublicKey;
+use crate::transport::cipher::{self, DirectionKeys};
+use crate::transport::negotiate::{self, KexInit, Negotiated, EXT_INFO_C, EXT_INFO_S, STRICT_C, STRICT_S};
+use crate::wire::{msg, Reader, Writer};
+
+/// Whether a message belongs to the key exchange (allowed while one is running).
+pub(crate) fn is_kex_message(kind: u8) -> bool {
+    matches!(kind, msg::KEXINIT | msg::NEWKEYS | 30..=49)
+}
+
+/// Whether we may send a message while our own key exchange runs (transport-layer messages only).
+pub(crate) fn may_send_during_kex(kind: u8) -> bool {
+    matches!(kind, 1..=4 | msg::KEXINIT | 30..=49)
+}
+
+/// Key exchange progress of one connection.
+#[derive(Default)]
+pub(crate) struct Handshake {
+    our_kexinit: Option<Vec<u8>>,
+    peer_kexinit: Option<Vec<u8>>,
+    negotiated: Option<Negotiated>,
+    client_kex: Option<ClientKex>,
+    keys_out: Option<DirectionKeys>,
+    keys_in: Option<DirectionKeys>,
+    sent_newkeys: bool,
+    received_newkeys: bool,
+    awaiting_host_key: Option<PublicKey>,
+    pub(crate) session_id: Option<Vec<u8>>,
+    pub(crate) host_key: Option<PublicKey>,
+    strict: bool,
+    pub(crate) kex_count: u32,
+    ignore_next: bool,
+    done_at: Option<Instant>,
+    done_unstamped: bool,
+    pub(crate) peer_ext_info: bool,
+    pub(crate) server_sig_algs: Option<Vec<String>>,
+}
+
+impl Handshake {
+    /// Our KEXINIT is out and our NEWKEYS is not: only transport messages may be sent.
+    pub(crate) fn sending_kex(&self) -> bool {
+        self.our_kexinit.is_some() && !self.sent_newkeys
+    }
+
+    /// The peer's KEXINIT arrived and its NEWKEYS did not: only kex messages may arrive.
+    pub(crate) fn receiving_kex(&self) -> bool {
+        self.peer_kexinit.is_some() && !self.received_newkeys
+    }
+
+    pub(crate) fn in_progress(&self) -> bool {
+        self.our_kexinit.is_some() || self.peer_kexinit.is_some()
+    }
+
+    /// Under strict kex nothing but kex messages may arrive before the first NEWKEYS.
+    pub(crate) fn in_initial_strict_kex(&self) -> bool {
+        self.kex_count == 0 && self.strict && !self.received_newkeys
+    }
+
+    /// Input processing stops while the client decides about the host key.
+    pub(crate) fn paused(&self) -> bool {
+        self.awaiting_host_key.is_some()
+    }
+
+    pub(crate) fn done_at(&self) -> Option<Instant> {
+        self.done_at
+    }
+
+    pub(crate) fn note_time(&mut self, now: Instant) {
+        if self.done_unstamped || self.done_at.is_none() && self.kex_count > 0 {
+            self.done_at = Some(now);
+            self.done_unstamped = false;
+        }
+    }
+}
+
+impl Connection {
+    /// The negotiated algorithms of the last key exchange.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.hs.negotiated.as_ref()
+    }
+
+    /// How many key exchanges completed (1 after the initial one).
+    pub fn kex_count(&self) -> u32 {
+        self.hs.kex_count
+    }
+
+    /// The session identifier (the first exchange hash).
+    pub fn session_id(&self) -> Option<&[u8]> {
+        self.hs.session_id.as_deref()
+    }
+
+    /// Whether strict kex (the Terrapin countermeasure) is in force.
+    pub fn strict_kex(&self) -> bool {
+        self.hs.strict
+    }
+
+    /// The server's host key (client role), once proven.
+    pub fn server_host_key(&self) -> Option<&PublicKey> {
+        self.hs.host_key.as_ref().or(self.hs.awaiting_host_key.as_ref())
+    }
+
+    /// The signature algorithms the server accepts for publickey auth (RFC 8308 server-sig-algs).
+    pub fn server_sig_algs(&self) -> Option<&[String]> {
+        self.hs.server_sig_algs.as_deref()
+    }
+
+    /// Starts a key exchange (a rekey once connected). Does nothing if one is running.
+    pub fn rekey(&mut self) -> Result<()> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        self.start_kex();
+        Ok(())
+    }
+
+    pub(crate) fn start_kex(&mut self) {
+        if self.hs.our_kexinit.is_some() {
+            return;
+        }
+        let algs = &self.cfg.algorithms;
+        let first = self.hs.kex_count == 0 && self.hs.peer_kexinit.is_none();
+        let mut kex_list = algs.kex.clone();
+        let host_key: Vec<String> = match self.cfg.role {
+            Role::Client => {
+                if first {
+                    kex_list.extend([EXT_INFO_C.to_string(), STRICT_C.to_string()]);
+                }
+                algs.host_key.clone()
+            }
+            Role::Server => {
+                if first {
+                    kex_list.extend([EXT_INFO_S.to_string(), STRICT_S.to_string()]);
+                }
+                algs.host_key
+                    .iter()
+                    .filter(|a| self.host_keys.iter().any(|k| k.signature_algorithms().contains(&a.as_str())))
+                    .cloned()
+                    .collect()
+            }
+        };
+        let mut cookie = [0u8; 16];
+        crate::rng::fill(&mut cookie);
+        let init = KexInit {
+            cookie,
+            kex: kex_list.join(","),
+            host_key: host_key.join(","),
+            cipher_c2s: algs.cipher.join(","),
+            cipher_s2c: algs.cipher.join(","),
+            mac_c2s: algs.mac.join(","),
+            mac_s2c: algs.mac.join(","),
+            comp_c2s: "none".into(),
+            comp_s2c: "none".into(),
+            first_kex_follows: false,
+        };
+        let mut payload = Vec::new();
+        init.encode(&mut payload);
+        if self.sealer.seal(&payload, &mut self.outbuf).is_ok() {
+            self.hs.our_kexinit = Some(payload);
+            self.hs.sent_newkeys = false;
+            self.hs.received_newkeys = false;
+        }
+        if let Some(peer) = self.hs.peer_kexinit.clone() {
+            // The peer started this exchange: we can negotiate at once.
+            let r = self.after_both_kexinits(&peer);
+            if let Err(e) = r {
+                self.disconnect(DisconnectReason::KeyExchangeFailed, &e.to_string());
+            }
+        }
+    }
+
+    /// Starts a rekey when the byte or packet counters reach their limits (RFC 4344 §3).
+    pub(crate) fn maybe_rekey(&mut self) {
+        if self.hs.kex_count == 0 || self.hs.in_progress() {
+            return;
+        }
+        let limit = self.cfg.rekey_bytes;
+        let packets = 1u64 << 28;
+        if self.sealer.bytes_since_keys() >= limit
+            || self.opener.bytes_since_keys() >= limit
+            || self.sealer.packets_since_keys() >= packets
+            || self.opener.packets_since_keys() >= packets
+        {
+            self.start_kex();
+        }
+    }
+
+    pub(crate) fn handle_kex_message(&mut self, payload: &[u8]) -> Result<()> {
+        let kind = payload[0];
+        match kind {
+            msg::KEXINIT => self.on_kexinit(payload),
+            msg::NEWKEYS => self.on_newkeys(),
+            _ if self.hs.ignore_next => {
+                self.hs.ignore_next = false;
+                Ok(())
+            }
+            msg::KEX_ECDH_INIT if self.cfg.role == Role::Server => self.on_kex_init_server(payload),
+            msg::KEX_ECDH_REPLY if self.cfg.role == Role::Client => self.on_kex_reply_client(payload),
+            _ => Err(Error::protocol(format!("unexpected key exchange message {kind}"))),
+        }
+    }
+
+    fn on_kexinit(&mut self, payload: &[u8]) -> Result<()> {
+        if self.hs.peer_kexinit.is_some() {
+            return Err(Error::protocol("second KEXINIT during a key exchange"));
+        }
+        let peer = KexInit::decode(payload)?;
+        if self.hs.kex_count == 0 {
+            let strict_marker = if self.cfg.role == Role::Client { STRICT_S } else { STRICT_C };
+            self.hs.strict = peer.has_kex(strict_marker);
+            // Strict kex: KEXINIT must be the very first packet (the Terrapin attack inserts packets before it).
+            if self.hs.strict && self.opener.seq() != 1 {
+                return Err(Error::protocol("strict kex: KEXINIT was not the first packet"));
+            }
+            let ext_marker = if self.cfg.role == Role::Client { EXT_INFO_S } else { EXT_INFO_C };
+            self.hs.peer_ext_info = peer.has_kex(ext_marker);
+        }
+        self.hs.peer_kexinit = Some(payload.to_vec());
+        self.hs.received_newkeys = false;
+        if self.hs.our_kexinit.is_none() {
+            self.start_kex(); // negotiates too
+            return Ok(());
+        }
+        let peer_payload = payload.to_vec();
+        self.after_both_kexinits(&peer_payload)
+    }
+
+    fn after_both_kexinits(&mut self, peer_payload: &[u8]) -> Result<()> {
+        let ours = KexInit::decode(self.hs.our_kexinit.as_deref().unwrap_or_default())?;
+        let peer = KexInit::decode(peer_payload)?;
+        let (c, s) = match self.cfg.role {
+            Role::Client => (&ours, &peer),
+            Role::Server => (&peer, &ours),
+        };
+        let n = negotiate::negotiate(c, s, cipher::is_aead)?;
+        self.hs.ignore_next = peer.first_kex_follows && negotiate::guess_was_wrong(&peer, &n);
+        if self.cfg.role == Role::Client {
+            let ck = ClientKex::start(&n.kex)?;
+            let mut p = Vec::with_capacity(ck.encoded_public().len() + 1);
+            p.push(msg::KEX_ECDH_INIT);
+            p.extend_from_slice(ck.encoded_public());
+            self.hs.client_kex = Some(ck);
+            self.send(&p)?;
+        }
+        self.hs.negotiated = Some(n);
+        Ok(())
+    }
+
+    fn exchange_hash(&self, hash: HashAlg, k_s: &[u8], client_pub: &[u8], server_pub: &[u8], k: &[u8]) -> Vec<u8> {
+        let (v_c, v_s, i_c, i_s) = {
+            let ours = self.hs.our_kexinit.as_deref().unwrap_or_default();
+            let peer = self.hs.peer_kexinit.as_deref().unwrap_or_default();
+            let peer_v = self.peer_version.as_deref().unwrap_or_default();
+            match self.cfg.role {
+                Role::Client => (self.our_version.as_str(), peer_v, ours, peer),
+                Role::Server => (peer_v, self.our_version.as_str(), peer, ours),
+            }
+        };
+        let mut buf = Vec::with_capacity(4096);
+        let mut w = Writer::new(&mut buf);
+        w.string(v_c).string(v_s).string(i_c).string(i_s).string(k_s).raw(client_pub).raw(server_pub).raw(k);
+        hash.digest(&buf)
+    }
+
+    fn derive_keys(&mut self, hash: HashAlg, k: &[u8], h: &[u8]) -> Result<()> {
+        let n = self.hs.negotiated.clone().ok_or_else(|| Error::protocol("kex message before KEXINIT"))?;
+        let sid = self.hs.session_id.clone().unwrap_or_else(|| h.to_vec());
+        let make = |cipher: &str, mac: &Option<String>, iv_l: u8, key_l: u8, mac_l: u8| -> Result<DirectionKeys> {
+            let sizes = cipher::key_sizes(cipher, mac.as_deref())
+                .ok_or_else(|| Error::Kex(format!("no key sizes for {cipher}")))?;
+            Ok(DirectionKeys {
+                cipher: cipher.to_string(),
+                mac: mac.clone(),
+                iv: kex::derive_key(hash, k, h, iv_l, &sid, sizes.iv),
+                key: kex::derive_key(hash, k, h, key_l, &sid, sizes.key),
+                mac_key: kex::derive_key(hash, k, h, mac_l, &sid, sizes.mac_key),
+            })
+        };
+        let c2s = make(&n.cipher_c2s, &n.mac_c2s, b'A', b'C', b'E')?;
+        let s2c = make(&n.cipher_s2c, &n.mac_s2c, b'B', b'D', b'F')?;
+        let (out, inp) = match self.cfg.role {
+            Role::Client => (c2s, s2c),
+            Role::Server => (s2c, c2s),
+        };
+        self.hs.keys_out = Some(out);
+        self.hs.keys_in = Some(inp);
+        self.hs.session_id = Some(sid);
+        Ok(())
+    }
+
+    fn on_kex_init_server(&mut self, payload: &[u8]) -> Result<()> {
+        let n = self.hs.negotiated.clone().ok_or_else(|| Error::protocol("KEX_ECDH_INIT before KEXINIT"))?;
+        if self.hs.keys_out.is_some() {
+            return Err(Error::protocol("second KEX_ECDH_INIT"));
+        }
+        let field = &payload[1..];
+        let mut r = Reader::new(field);
+        let client_value =
+            if kex::public_is_mpint(&n.kex) { r.mpint_unsigned()? } else { r.string()? }.to_vec();
+        let field_len = field.len() - r.remaining().len();
+        r.finish()?;
+        let (server_pub, secret) = kex::server_respond(&n.kex, &client_value)?;
+        let key = self
+            .host_keys
+            .iter()
+            .find(|k| k.signature_algorithms().contains(&n.host_key.as_str()))
+            .ok_or_else(|| Error::Kex(format!("no host key for {}", n.host_key)))?;
+        let k_s = key.public_key().blob().to_vec();
+        let mut k = Vec::new();
+        secret.encode(&mut k);
+        let hash = kex::hash_for(&n.kex).ok_or_else(|| Error::Kex(format!("unknown kex {}", n.kex)))?;
+        let h = self.exchange_hash(hash, &k_s, &field[..field_len], &server_pub, &k);
+        let sig = key.sign(&n.host_key, &h)?;
+        let mut reply = Vec::with_capacity(k_s.len() + server_pub.len() + sig.len() + 16);
+        Writer::new(&mut reply).u8(msg::KEX_ECDH_REPLY).string(&k_s).raw(&server_pub).string(&sig);
+        self.derive_keys(hash, &k, &h)?;
+        self.send(&reply)?;
+        self.send_newkeys()
+    }
+
+    fn on_kex_reply_client(&mut self, payload: &[u8]) -> Result<()> {
+        let n = self.hs.negotiated.clone().ok_or_else(|| Error::protocol("KEX_ECDH_REPLY before KEXINIT"))?;
+        let ck = self.hs.client_kex.take().ok_or_else(|| Error::protocol("unexpected KEX_ECDH_REPLY"))?;
+        let mut r = Reader::new(&payload[1..]);
+        let k_s = r.string()?;
+        let before = r.remaining().len();
+        let server_value = if kex::public_is_mpint(&n.kex) { r.mpint_unsigned()? } else { r.string()? };
+        let server_field = &payload[1 + 4 + k_s.len()..][..before - r.remaining().len()];
+        let sig = r.string()?;
+        r.finish()?;
+        let host_key = PublicKey::from_blob(k_s).map_err(|e| Error::Kex(format!("server host key: {e}")))?;
+        let client_pub = ck.encoded_public().to_vec();
+        let secret = ck.finish(server_value)?;
+        let mut k = Vec::new();
+        secret.encode(&mut k);
+        let hash = kex::hash_for(&n.kex).ok_or_else(|| Error::Kex(format!("unknown kex {}", n.kex)))?;
+        let h = self.exchange_hash(hash, k_s, &client_pub, server_field, &k);
+        let sig_alg = host_key
+            .verify(&h, sig)
+            .map_err(|e| Error::Kex(format!("server's signature does not verify: {e}")))?;
+        if sig_alg != n.host_key {
+            return Err(Error::Kex(format!("server signed with {sig_alg}, negotiated {}", n.host_key)));
+        }
+        self.derive_keys(hash, &k, &h)?;
+        match &self.hs.host_key {
+            None => {
+                self.hs.awaiting_host_key = Some(host_key.clone());
+                self.events.push_back(Event::HostKey(host_key));
+                Ok(())
+            }
+            Some(known) if known.blob() == host_key.blob() => self.send_newkeys(),
+            Some(_) => Err(Error::HostKey("the server's host key changed during a rekey".into())),
+        }
+    }
+
+    /// Client: trusts the host key from `Event::HostKey`; the handshake goes on.
+    pub fn accept_host_key(&mut self) -> Result<()> {
+        let key = self.hs.awaiting_host_key.take().ok_or_else(|| Error::Usage("no host key awaits a decision".into()))?;
+        self.hs.host_key = Some(key);
+        let r = self.send_newkeys();
+        let r = r.and_then(|_| self.handle_input(&[]));
+        r
+    }
+
+    /// Client: refuses the host key; the connection ends with HOST_KEY_NOT_VERIFIABLE and nothing is sent after.
+    pub fn reject_host_key(&mut self, why: &str) {
+        self.hs.awaiting_host_key = None;
+        self.disconnect(DisconnectReason::HostKeyNotVerifiable, why);
+    }
+
+    fn send_newkeys(&mut self) -> Result<()> {
+        let keys = self.hs.keys_out.take().ok_or_else(|| Error::protocol("NEWKEYS without keys"))?;
+        self.sealer.seal(&[msg::NEWKEYS], &mut self.outbuf)?;
+        self.sealer.set_keys(&keys)?;
+        if self.hs.strict {
+            self.sealer.reset_seq();
+        }
+        self.hs.sent_newkeys = true;
+        if self.hs.kex_count == 0 && self.cfg.role == Role::Server && self.hs.peer_ext_info {
+            self.send_ext_info()?;
+        }
+        self.release_held()?;
+        self.kex_maybe_complete()
+    }
+
+    fn on_newkeys(&mut self) -> Result<()> {
+        let keys = self.hs.keys_in.take().ok_or_else(|| Error::protocol("NEWKEYS before the key exchange"))?;
+        self.opener.set_keys(&keys)?;
+        if self.hs.strict {
+            self.opener.reset_seq();
+        }
+        self.hs.received_newkeys = true;
+        self.kex_maybe_complete()
+    }
+
+    fn kex_maybe_complete(&mut self) -> Result<()> {
+        if !(self.hs.sent_newkeys && self.hs.received_newkeys) {
+            return Ok(());
+        }
+        let first = self.hs.kex_count == 0;
+        self.hs.kex_count += 1;
+        self.hs.our_kexinit = None;
+        self.hs.peer_kexinit = None;
+        self.hs.done_unstamped = true;
+        if let Some(now) = self.now {
+            self.hs.note_time(now);
+        }
+        self.events.push_back(Event::KexDone);
+        if first && self.cfg.role == Role::Client {
+            let mut p = Vec::new();
+            Writer::new(&mut p).u8(msg::SERVICE_REQUEST).string("ssh-userauth");
+            self.send(&p)?;
+        }
+        Ok(())
+    }
+
+    fn send_ext_info(&mut self) -> Result<()> {
+        let algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT.to_vec();
+        let mut p = Vec::new();
+        Writer::new(&mut p).u8(msg::EXT_INFO).u32(1).string("server-sig-algs").name_list(&algs);
+        self.sealer.seal(&p, &mut self.outbuf)
+    }
+
+    pub(crate) fn on_ext_info(&mut self, payload: &[u8]) -> Result<()> {
+        let mut r = Reader::new(&payload[1..]);
+        let count = r.u32()?;
+        for _ in 0..count {
+            let name = r.utf8()?;
+            let value = r.string()?;
+            if name == "server-sig-algs" {
+                let v = std::str::from_utf8(value).map_err(|_| Error::protocol("server-sig-algs is not text"))?;
+                self.hs.server_sig_algs = Some(v.split(',').map(str::to_string).collect());
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,299 @@
+//! The async client: connect, verify the host key, authenticate, then run commands and open channels.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amiko_proto::config::{Config, Role};
+use amiko_proto::connection::{Connection, Event};
+use amiko_proto::keys::PrivateKey;
+use tokio::net::TcpStream;
+
+use crate::channel::Channel;
+use crate::driver::{self, Owner, Shared};
+use crate::error::{Error, Result};
+use crate::host_keys::{HostKeyCheck, HostKeyPolicy};
+
+/// Answers keyboard-interactive prompts: (name, instruction, prompts with echo flags) → answers.
+pub type KbdInteractive = Arc<dyn Fn(&str, &str, &[(String, bool)]) -> Vec<String> + Send + Sync>;
+
+/// How to connect and authenticate.
+///
+/// ```
+/// use amiko::{ClientConfig, HostKeyPolicy};
+/// let mut cfg = ClientConfig::new("alice");
+/// cfg.password = Some("secret".into());
+/// cfg.host_keys.policy = HostKeyPolicy::AcceptNew;
+/// assert_eq!(cfg.user, "alice");
+/// ```
+#[derive(Clone)]
+pub struct ClientConfig {
+    /// User name.
+    pub user: String,
+    /// Password for "password" auth (and keyboard-interactive password prompts).
+    pub password: Option<String>,
+    /// Private keys for "publickey" auth, tried in order.
+    pub keys: Vec<PrivateKey>,
+    /// Host-key checking.
+    pub host_keys: HostKeyCheck,
+    /// Engine settings: algorithms, windows, rekey limits, keepalive.
+    pub proto: Config,
+    /// Give up connecting after this long.
+    pub connect_timeout: Option<Duration>,
+    /// Keyboard-interactive answers; by default password prompts get the password, as Paramiko does.
+    pub kbd_interactive: Option<KbdInteractive>,
+    /// Whether to try each method (turn off to test a single one).
+    pub try_none_first: bool,
+}
+
+impl ClientConfig {
+    /// Defaults: known_hosts at ~/.ssh/known_hosts, unknown hosts rejected, no credentials.
+    pub fn new(user: impl Into<String>) -> Self {
+        let files = home_dir().map(|h| vec![h.join(".ssh/known_hosts")]).unwrap_or_default();
+        ClientConfig {
+            user: user.into(),
+            password: None,
+            keys: Vec::new(),
+            host_keys: HostKeyCheck { policy: HostKeyPolicy::Reject, files, extra: String::new() },
+            proto: Config::new(Role::Client),
+            connect_timeout: None,
+            kbd_interactive: None,
+            try_none_first: true,
+        }
+    }
+}
+
+/// The user's home directory from $HOME.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
+}
+
+/// Loads a private key file (OpenSSH or PEM), with a passphrase if it is encrypted.
+pub fn load_key_file(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    PrivateKey::from_text(&text, passphrase)
+        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim_start_matches("key error: "))))
+}
+
+/// What a command printed and how it ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Output {
+    /// Standard output.
+    pub stdout: Vec<u8>,
+    /// Standard error.
+    pub stderr: Vec<u8>,
+    /// Exit status, if the server sent one.
+    pub exit_status: Option<u32>,
+    /// Signal name if the command was killed by a signal.
+    pub exit_signal: Option<String>,
+}
+
+/// A connected, authenticated SSH client. Cheap to clone; the connection ends when the last clone and the last
+/// channel are dropped.
+#[derive(Clone)]
+pub struct Client {
+    owner: Arc<Owner>,
+    banner: Option<String>,
+}
+
+impl Client {
+    /// Connects to `host:port`, checks the host key and authenticates as `config` says.
+    ///
+    /// ```no_run
+    /// # async fn f() -> amiko::Result<()> {
+    /// let mut cfg = amiko::ClientConfig::new("me");
+    /// cfg.password = Some("pw".into());
+    /// let client = amiko::Client::connect("example.com", 22, cfg).await?;
+    /// let out = client.exec("uname -n").await?;
+    /// println!("{}", String::from_utf8_lossy(&out.stdout));
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(host: &str, port: u16, config: ClientConfig) -> Result<Client> {
+        let addr = format!("{}:{port}", host.trim_start_matches('[').trim_end_matches(']'));
+        let connect = TcpStream::connect(addr.clone());
+        let stream = match config.connect_timeout {
+            Some(t) => tokio::time::timeout(t, connect).await.map_err(|_| Error::ConnectTimeout(addr.clone()))?,
+            None => connect.await,
+        }
+        .map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
+        let _ = stream.set_nodelay(true);
+        Self::handshake(stream, host, port, config).await
+    }
+
+    /// Runs the SSH handshake over an already connected stream (a TCP socket, a jump channel, a test pipe).
+    pub async fn handshake<S>(stream: S, host: &str, port: u16, config: ClientConfig) -> Result<Client>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
+    {
+        let shared = Shared::new(Connection::new(config.proto.clone(), Vec::new()));
+        driver::spawn(stream, shared.clone());
+        let owner = Arc::new(Owner { shared: shared.clone() });
+        let host_key = shared
+            .wait(|g| {
+                let i = g.events.iter().position(|e| matches!(e, Event::HostKey(_)))?;
+                match g.events.remove(i) {
+                    Some(Event::HostKey(k)) => Some(Ok(k)),
+                    _ => None,
+                }
+            })
+            .await?;
+        if let Err(e) = config.host_keys.check(host, port, &host_key) {
+            shared.lock().conn.reject_host_key("host key not accepted");
+            shared.kick();
+            return Err(e);
+        }
+        shared.lock().conn.accept_host_key().map_err(Error::Proto)?;
+        shared.kick();
+        let banner = authenticate(&shared, &config).await?;
+        Ok(Client { owner, banner })
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.owner.shared
+    }
+
+    /// The banner the server sent before authentication, if any.
+    pub fn banner(&self) -> Option<&str> {
+        self.banner.as_deref()
+    }
+
+    /// Opens a session channel.
+    pub async fn open_session(&self) -> Result<Channel> {
+        Channel::open_session(self.owner.clone()).await
+    }
+
+    /// Runs a command and collects its output and exit status.
+    pub async fn exec(&self, command: &str) -> Result<Output> {
+        let mut ch = self.open_session().await?;
+        ch.exec(command).await?;
+        ch.eof().await?;
+        let mut out = Output::default();
+        ch.read_to_end_both(&mut out.stdout, &mut out.stderr).await?;
+        let (status, signal) = ch.wait_exit().await?;
+        out.exit_status = status;
+        out.exit_signal = signal;
+        Ok(out)
+    }
+
+    /// Number of key exchanges completed on this connection (1 + rekeys).
+    pub fn kex_count(&self) -> u32 {
+        self.shared().lock().conn.kex_count()
+    }
+
+    /// The negotiated cipher client→server, e.g. to show in verbose output.
+    pub fn cipher(&self) -> Option<String> {
+        self.shared().lock().conn.negotiated().map(|n| n.cipher_c2s.clone())
+    }
+
+    /// Starts a key re-exchange now.
+    pub fn rekey(&self) -> Result<()> {
+        self.shared().lock().conn.rekey()?;
+        self.shared().kick();
+        Ok(())
+    }
+
+    /// Whether the connection is still up.
+    pub fn is_active(&self) -> bool {
+        !self.shared().lock().conn.is_closed()
+    }
+
+    /// Ends the connection (channels stop working).
+    pub fn disconnect(&self) {
+        self.shared().lock().conn.disconnect(amiko_proto::DisconnectReason::ByApplication, "bye");
+        self.shared().kick();
+    }
+}
+
+/// Waits for the next authentication event.
+async fn next_auth_event(shared: &Shared) -> Result<Event> {
+    shared
+        .wait(|g| {
+            let i = g.events.iter().position(|e| {
+                matches!(
+                    e,
+                    Event::AuthReady
+                        | Event::AuthSuccess
+                        | Event::AuthFailure { .. }
+                        | Event::AuthInfoRequest { .. }
+                        | Event::Banner(_)
+                )
+            })?;
+            g.events.remove(i).map(Ok)
+        })
+        .await
+}
+
+/// Tries none, then publickey with each key, then password, then keyboard-interactive — each only if the server
+/// lists it. Returns the banner.
+async fn authenticate(shared: &Shared, cfg: &ClientConfig) -> Result<Option<String>> {
+    let mut banner: Option<String> = None;
+    // Wait for the service to be accepted.
+    loop {
+        match next_auth_event(shared).await? {
+            Event::AuthReady => break,
+            Event::Banner(b) => banner.get_or_insert_with(String::new).push_str(&b),
+            _ => {}
+        }
+    }
+    let user = cfg.user.as_str();
+    let mut allowed: Vec<String> = vec!["publickey".into(), "password".into(), "keyboard-interactive".into()];
+    let mut tried: Vec<&str> = Vec::new();
+    let mut attempts: Vec<(&str, Option<&PrivateKey>)> = Vec::new();
+    if cfg.try_none_first {
+        attempts.push(("none", None));
+    }
+    attempts.extend(cfg.keys.iter().map(|k| ("publickey", Some(k))));
+    if cfg.password.is_some() {
+        attempts.push(("password", None));
+        attempts.push(("keyboard-interactive", None));
+    } else if cfg.kbd_interactive.is_some() {
+        attempts.push(("keyboard-interactive", None));
+    }
+    for (method, key) in attempts {
+        if method != "none" && !allowed.iter().any(|m| m == method) {
+            continue;
+        }
+        {
+            let mut g = shared.lock();
+            let r = match (method, key) {
+                ("none", _) => g.conn.auth_none(user),
+                ("publickey", Some(k)) => g.conn.auth_publickey(user, k.clone()),
+                ("password", _) => g.conn.auth_password(user, cfg.password.as_deref().unwrap_or_default()),
+                _ => g.conn.auth_keyboard_interactive(user),
+            };
+            r.map_err(Error::Proto)?;
+        }
+        shared.kick();
+        if method != "none" {
+            tried.push(method);
+        }
+        loop {
+            match next_auth_event(shared).await? {
+                Event::AuthSuccess => return Ok(banner),
+                Event::AuthFailure { methods, partial } => {
+                    if !methods.is_empty() {
+                        allowed = methods;
+                    }
+                    let _ = partial;
+                    break;
+                }
+                Event::Banner(b) => banner.get_or_insert_with(String::new).push_str(&b),
+                Event::AuthInfoRequest { name, instruction, prompts } => {
+                    let answers = match &cfg.kbd_interactive {
+                        Some(f) => f(&name, &instruction, &prompts),
+                        None => prompts.iter().map(|_| cfg.password.clone().unwrap_or_default()).collect(),
+                    };
+                    shared.lock().conn.auth_info_response(&answers).map_err(Error::Proto)?;
+                    shared.kick();
+                }
+                _ => {}
+            }
+        }
+    }
+    tried.dedup();
+    Err(Error::Auth {
+        user: user.to_string(),
+        tried: if tried.is_empty() { "nothing (no credentials given)".into() } else { tried.join(",") },
+        allowed: allowed.join(","),
+    })
+}

@@ -1,0 +1,250 @@
+//! The tokio driver: two tasks per connection move bytes between the socket and the sans-IO engine.
+//!
+//! The engine sits behind a mutex shared with every handle (client, channels), as in quinn. The reader task feeds
+//! received bytes to the engine and wakes the handles; the writer task writes what the engine produced. Handles
+//! never touch the socket: they change the engine and poke the writer.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use amiko_proto::connection::{ChannelId, Connection, Event};
+use amiko_proto::DisconnectReason;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+
+use crate::error::{Error, Result};
+
+/// Before authentication we read in small chunks: an unauthenticated peer gets little of our memory.
+const PRE_AUTH_READ_CHUNK: usize = 16 * 1024;
+/// After authentication, big reads keep the syscall count low on bulk transfers.
+const READ_CHUNK: usize = 256 * 1024;
+/// Channel writers wait when this much output is queued and not yet written to the socket.
+pub(crate) const MAX_PENDING_TRANSMIT: usize = 4 << 20;
+/// Application events kept for a handle that does not collect them (a server handler that is slow).
+const MAX_APP_EVENTS: usize = 4096;
+
+/// Per-channel notes the handles wait on.
+#[derive(Default)]
+pub(crate) struct ChannelNotes {
+    pub open_failed: Option<(u32, String)>,
+    pub replies: VecDeque<bool>,
+}
+
+/// The engine and the notes routed from its events.
+pub(crate) struct Inner {
+    pub conn: Connection,
+    pub error: Option<Error>,
+    pub events: VecDeque<Event>,
+    pub notes: HashMap<ChannelId, ChannelNotes>,
+    wakers: Vec<Waker>,
+}
+
+/// What the tasks and handles share.
+pub(crate) struct Shared {
+    inner: Mutex<Inner>,
+    wake_writer: Notify,
+    shutdown: Notify,
+}
+
+impl Shared {
+    pub(crate) fn new(conn: Connection) -> Arc<Self> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner {
+                conn,
+                error: None,
+                events: VecDeque::new(),
+                notes: HashMap::new(),
+                wakers: Vec::new(),
+            }),
+            wake_writer: Notify::new(),
+            shutdown: Notify::new(),
+        })
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves the engine unusable; carry on with its state rather than panic again.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the writer task there may be output.
+    pub(crate) fn kick(&self) {
+        self.wake_writer.notify_one();
+    }
+
+    /// Waits until `f` returns Some, re-checking after each change of the connection. The connection's error is
+    /// returned if it ends first. `f` may change the engine; the writer is kicked afterwards.
+    pub(crate) async fn wait<T>(&self, mut f: impl FnMut(&mut Inner) -> Option<Result<T>>) -> Result<T> {
+        let r = poll_fn(|cx| {
+            let mut g = self.lock();
+            if let Some(r) = f(&mut g) {
+                return Poll::Ready(r);
+            }
+            if let Some(e) = &g.error {
+                return Poll::Ready(Err(e.clone()));
+            }
+            g.register(cx.waker());
+            Poll::Pending
+        })
+        .await;
+        self.kick();
+        r
+    }
+}
+
+impl Inner {
+    pub(crate) fn register(&mut self, w: &Waker) {
+        if !self.wakers.iter().any(|x| x.will_wake(w)) {
+            self.wakers.push(w.clone());
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for w in self.wakers.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Moves the engine's events to where handles look for them.
+    fn route_events(&mut self) {
+        while let Some(ev) = self.conn.poll_event() {
+            match ev {
+                Event::ChannelOpenFailed { id, reason, description } => {
+                    self.notes.entry(id).or_default().open_failed = Some((reason, description));
+                }
+                Event::ChannelReply { id, success } => self.notes.entry(id).or_default().replies.push_back(success),
+                Event::ChannelOpened(_) | Event::ChannelEof(_) | Event::KexDone => {}
+                Event::ChannelClosed(_) if self.conn.role() == amiko_proto::config::Role::Client => {}
+                Event::Closed(e) => {
+                    if self.error.is_none() {
+                        self.error = Some(Error::Proto(e.clone()));
+                    }
+                    self.events.push_back(Event::Closed(e));
+                }
+                other => {
+                    if self.events.len() < MAX_APP_EVENTS {
+                        self.events.push_back(other);
+                    } else {
+                        self.conn.disconnect(DisconnectReason::ByApplication, "too many unhandled events");
+                    }
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, e: Error) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+        self.conn.handle_eof();
+        self.route_events();
+        self.wake_all();
+    }
+}
+
+/// Starts the reader and writer tasks for `stream`.
+pub(crate) fn spawn<S>(stream: S, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (rd, wr) = tokio::io::split(stream);
+    tokio::spawn(reader(rd, shared.clone()));
+    tokio::spawn(writer(wr, shared));
+}
+
+async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let (chunk, deadline) = {
+            let mut g = shared.lock();
+            if g.error.is_some() && g.conn.is_closed() {
+                return;
+            }
+            let chunk = if g.conn.is_authenticated() { READ_CHUNK } else { PRE_AUTH_READ_CHUNK };
+            (chunk, g.conn.poll_timeout())
+        };
+        let sleep = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        let n = tokio::select! {
+            r = rd.read(&mut buf[..chunk]) => Some(r),
+            _ = sleep => None,
+            _ = shared.shutdown.notified() => return,
+        };
+        let mut g = shared.lock();
+        match n {
+            Some(Ok(0)) => {
+                g.fail(Error::Proto(amiko_proto::Error::Closed));
+                drop(g);
+                shared.kick();
+                return;
+            }
+            Some(Ok(n)) => {
+                let _ = g.conn.handle_input(&buf[..n]);
+            }
+            Some(Err(e)) => {
+                g.fail(Error::io("reading from the connection", e));
+                drop(g);
+                shared.kick();
+                return;
+            }
+            None => {}
+        }
+        let _ = g.conn.handle_timeout(Instant::now());
+        g.route_events();
+        g.wake_all();
+        drop(g);
+        shared.kick();
+    }
+}
+
+async fn writer<W: AsyncWrite + Unpin>(mut wr: W, shared: Arc<Shared>) {
+    let mut out = Vec::with_capacity(256 * 1024);
+    loop {
+        let closed = {
+            let mut g = shared.lock();
+            g.conn.take_transmit(&mut out);
+            if !out.is_empty() {
+                // Writers blocked on a full transmit queue may go on.
+                g.wake_all();
+            }
+            g.conn.is_closed()
+        };
+        if !out.is_empty() {
+            if let Err(e) = wr.write_all(&out).await {
+                shared.lock().fail(Error::io("writing to the connection", e));
+                shared.shutdown.notify_one();
+                return;
+            }
+            continue;
+        }
+        if closed {
+            let _ = wr.shutdown().await;
+            let mut g = shared.lock();
+            if g.error.is_none() {
+                g.fail(Error::Proto(amiko_proto::Error::Closed));
+            }
+            drop(g);
+            shared.shutdown.notify_one();
+            return;
+        }
+        shared.wake_writer.notified().await;
+    }
+}
+
+/// Keeps the connection alive while any handle exists; the last one dropped ends it with a DISCONNECT.
+pub(crate) struct Owner {
+    pub shared: Arc<Shared>,
+}
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        self.shared.lock().conn.disconnect(DisconnectReason::ByApplication, "closed by application");
+        self.shared.kick();
+    }
+}

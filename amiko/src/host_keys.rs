@@ -1,0 +1,103 @@
+//! Host-key policies (Paramiko's names) and known_hosts files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use amiko_proto::keys::PublicKey;
+use amiko_proto::known_hosts::{HostKeyStatus, KnownHosts};
+
+use crate::error::{Error, Result};
+
+/// What to do with a server whose host key is not in known_hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostKeyPolicy {
+    /// Refuse unknown hosts (Paramiko's RejectPolicy, OpenSSH's StrictHostKeyChecking=yes). The default.
+    #[default]
+    Reject,
+    /// Accept unknown hosts and save them to the first known_hosts file (Paramiko's AutoAddPolicy).
+    AutoAdd,
+    /// Accept unknown hosts with a warning on stderr, without saving (Paramiko's WarningPolicy).
+    Warning,
+    /// Accept and save unknown hosts; refuse changed keys (StrictHostKeyChecking=accept-new).
+    AcceptNew,
+    /// Accept any key, even a changed one, without saving (StrictHostKeyChecking=no). Dangerous.
+    DangerouslyAcceptAny,
+}
+
+/// Known hosts loaded from files, and the policy for the rest.
+#[derive(Debug, Clone, Default)]
+pub struct HostKeyCheck {
+    /// The policy for unknown hosts.
+    pub policy: HostKeyPolicy,
+    /// Files read, in order; new keys are appended to the first.
+    pub files: Vec<PathBuf>,
+    /// Extra known_hosts text (e.g. loaded by `load_host_keys`).
+    pub extra: String,
+}
+
+impl HostKeyCheck {
+    fn load(&self) -> String {
+        let mut text = self.extra.clone();
+        for f in &self.files {
+            if let Ok(t) = std::fs::read_to_string(f) {
+                text.push('\n');
+                text.push_str(&t);
+            }
+        }
+        text
+    }
+
+    /// Decides about `key` for `host:port`. Refusals say why, with the fingerprint and the known_hosts line, as
+    /// OpenSSH does.
+    pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Result<()> {
+        let known = KnownHosts::parse(&self.load());
+        let fp = key.fingerprint();
+        let label = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
+        match known.check(host, port, key) {
+            HostKeyStatus::Known => Ok(()),
+            HostKeyStatus::Revoked { line } => Err(Error::HostKey(format!(
+                "host key for {label} is marked as revoked (line {line}); {} key fingerprint is {fp}",
+                key.key_type()
+            ))),
+            HostKeyStatus::Changed { line, existing } if self.policy != HostKeyPolicy::DangerouslyAcceptAny => {
+                Err(Error::HostKey(format!(
+                    "REMOTE HOST IDENTIFICATION HAS CHANGED for {label}: the server sent {} key {fp}, but known_hosts \
+                     line {line} ({}) has {existing}",
+                    key.key_type(),
+                    self.files.first().map(|p| p.display().to_string()).unwrap_or_else(|| "in memory".into()),
+                )))
+            }
+            HostKeyStatus::Changed { .. } => Ok(()),
+            HostKeyStatus::Unknown => match self.policy {
+                HostKeyPolicy::Reject => Err(Error::HostKey(format!(
+                    "host key verification failed: no {} host key is known for {label} (fingerprint {fp})",
+                    key.key_type()
+                ))),
+                HostKeyPolicy::Warning => {
+                    eprintln!("Warning: unknown {} host key for {label}: {fp}", key.key_type());
+                    Ok(())
+                }
+                HostKeyPolicy::AutoAdd | HostKeyPolicy::AcceptNew => {
+                    if let Some(file) = self.files.first() {
+                        append_known_host(file, host, port, key)?;
+                    }
+                    Ok(())
+                }
+                HostKeyPolicy::DangerouslyAcceptAny => Ok(()),
+            },
+        }
+    }
+}
+
+/// Appends a host's key to a known_hosts file, creating the file (and ~/.ssh) if needed.
+pub fn append_known_host(file: &Path, host: &str, port: u16, key: &PublicKey) -> Result<()> {
+    if let Some(dir) = file.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .map_err(|e| Error::io(format!("opening {}", file.display()), e))?;
+    writeln!(f, "{}", KnownHosts::entry_line(host, port, key)).map_err(|e| Error::io("writing known_hosts", e))
+}
