@@ -18,3 +18,5 @@ pub mod kex;
 pub mod keys;
 pub mod known_hosts;
 pub mod transport;
+#[cfg(test)]
+mod tests;
