@@ -1,1 +1,72 @@
-fn main() {}
+//! `amiko`: ssh-style commands on the amiko library.
+
+mod demo;
+mod exec;
+mod opts;
+mod serve;
+mod ssh_config;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "amiko", version, about = "SSH toolkit: ssh-style exec and shell, a server, and a demo")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a command on a host, like `ssh host -- command` (exit status is the remote one, 255 on SSH errors).
+    Exec {
+        #[command(flatten)]
+        ssh: opts::SshArgs,
+        /// [user@]host or ssh://[user@]host[:port]
+        destination: String,
+        /// The command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Open an interactive shell (raw terminal on a TTY; lines piped otherwise).
+    Shell {
+        #[command(flatten)]
+        ssh: opts::SshArgs,
+        /// [user@]host or ssh://[user@]host[:port]
+        destination: String,
+    },
+    /// Run amiko's SSH server.
+    Serve(serve::ServeArgs),
+    /// Start amiko's own server on loopback and walk through the tutorial against it.
+    Demo,
+}
+
+fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Exec { ssh, destination, command } => {
+            init_logging(ssh.verbose);
+            exec::run_exec(&ssh, &destination, &command.join(" "))
+        }
+        Command::Shell { ssh, destination } => {
+            init_logging(ssh.verbose);
+            exec::run_shell(&ssh, &destination)
+        }
+        Command::Serve(args) => {
+            init_logging(args.verbose.max(1));
+            serve::run(args)
+        }
+        Command::Demo => demo::run(),
+    };
+    std::process::exit(code);
+}

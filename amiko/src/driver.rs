@@ -77,8 +77,12 @@ impl Shared {
     /// Waits until `f` returns Some, re-checking after each change of the connection. The connection's error is
     /// returned if it ends first. `f` may change the engine; the writer is kicked afterwards.
     pub(crate) async fn wait<T>(&self, mut f: impl FnMut(&mut Inner) -> Option<Result<T>>) -> Result<T> {
+        // Whatever the caller changed before waiting must go out first.
+        self.kick();
         let r = poll_fn(|cx| {
             let mut g = self.lock();
+            // Events caused by the application's own calls (an auth_accept, say) are routed here too.
+            g.route_events();
             if let Some(r) = f(&mut g) {
                 return Poll::Ready(r);
             }
@@ -108,7 +112,7 @@ impl Inner {
     }
 
     /// Moves the engine's events to where handles look for them.
-    fn route_events(&mut self) {
+    pub(crate) fn route_events(&mut self) {
         while let Some(ev) = self.conn.poll_event() {
             match ev {
                 Event::ChannelOpenFailed { id, reason, description } => {
@@ -158,7 +162,7 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
         let (chunk, deadline) = {
-            let mut g = shared.lock();
+            let g = shared.lock();
             if g.error.is_some() && g.conn.is_closed() {
                 return;
             }

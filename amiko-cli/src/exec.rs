@@ -1,0 +1,228 @@
+//! `amiko exec` and `amiko shell`: ssh's behaviour for stdin, stdout, stderr and exit status.
+
+use std::io::IsTerminal;
+
+use amiko::{Client, PtyRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::opts::{resolve, SshArgs};
+
+/// ssh's exit status for its own errors.
+const SSH_ERROR: i32 = 255;
+
+fn runtime() -> tokio::runtime::Runtime {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("amiko: cannot start the runtime: {e}");
+            std::process::exit(SSH_ERROR);
+        }
+    }
+}
+
+/// Connects as ssh would: keys from -i/IdentityFile/defaults, then the password (from --password-env or a prompt).
+async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String> {
+    let r = resolve(args, destination)?;
+    let mut cfg = r.config;
+    for f in &r.identity_files {
+        match amiko::load_key_file(f, None) {
+            Ok(k) => cfg.keys.push(k),
+            Err(e) if args.identity.contains(f) => return Err(e.to_string()),
+            Err(e) => tracing::info!("skipping {}: {e}", f.display()),
+        }
+    }
+    if let Some(name) = &r.password_env {
+        cfg.password = Some(std::env::var(name).map_err(|_| format!("--password-env: ${name} is not set"))?);
+    } else if !r.batch_mode && std::io::stdin().is_terminal() {
+        let (user, host) = (cfg.user.clone(), r.host.clone());
+        cfg.kbd_interactive = Some(std::sync::Arc::new(move |_, _, prompts: &[(String, bool)]| {
+            prompts
+                .iter()
+                .map(|(p, _)| rpassword::prompt_password(format!("({user}@{host}) {p}")).unwrap_or_default())
+                .collect()
+        }));
+    }
+    Client::connect(&r.host, r.port, cfg).await.map_err(|e| e.to_string())
+}
+
+pub fn run_exec(args: &SshArgs, destination: &str, command: &str) -> i32 {
+    runtime().block_on(async {
+        let client = match connect(args, destination).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("amiko: {e}");
+                return SSH_ERROR;
+            }
+        };
+        match exec(&client, args, command).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("amiko: {e}");
+                SSH_ERROR
+            }
+        }
+    })
+}
+
+async fn exec(client: &Client, args: &SshArgs, command: &str) -> amiko::Result<i32> {
+    let ch = std::sync::Arc::new(client.open_session().await?);
+    if args.tty > 0 && !args.no_tty && (std::io::stdin().is_terminal() || args.tty > 1) {
+        ch.request_pty(current_pty()).await?;
+    }
+    ch.exec(command).await?;
+    // stdin → channel, until EOF (then EOF to the remote command).
+    let input = {
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                match stdin.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if ch.write_all_data(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = ch.eof().await;
+        })
+    };
+    let out = copy_out(&ch, false);
+    let err = copy_out(&ch, true);
+    let (a, b) = tokio::join!(out, err);
+    a?;
+    b?;
+    let (status, signal) = ch.wait_exit().await?;
+    input.abort();
+    Ok(match (status, signal) {
+        (Some(s), _) => s as i32,
+        (None, Some(sig)) => {
+            eprintln!("amiko: remote command killed by signal {sig}");
+            SSH_ERROR
+        }
+        _ => SSH_ERROR,
+    })
+}
+
+async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> =
+        if stderr { Box::new(tokio::io::stderr()) } else { Box::new(tokio::io::stdout()) };
+    loop {
+        let n = if stderr { ch.read_stderr(&mut buf).await? } else { ch.read(&mut buf).await? };
+        if n == 0 {
+            let _ = out.flush().await;
+            return Ok(());
+        }
+        if out.write_all(&buf[..n]).await.is_err() {
+            return Ok(()); // our stdout closed (e.g. `| head`): stop copying, as ssh does
+        }
+    }
+}
+
+fn terminal_size() -> (u32, u32) {
+    match rustix::termios::tcgetwinsize(rustix::stdio::stdout()) {
+        Ok(w) if w.ws_col > 0 => (w.ws_col as u32, w.ws_row as u32),
+        _ => (80, 24),
+    }
+}
+
+fn current_pty() -> PtyRequest {
+    let (cols, rows) = terminal_size();
+    PtyRequest { term: std::env::var("TERM").unwrap_or_else(|_| "xterm".into()), cols, rows, ..Default::default() }
+}
+
+/// Puts the terminal in raw mode and restores it when dropped.
+struct RawMode(Option<nix::sys::termios::Termios>);
+
+impl RawMode {
+    fn enter() -> RawMode {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        let stdin = std::io::stdin();
+        match tcgetattr(&stdin) {
+            Ok(saved) => {
+                let mut raw = saved.clone();
+                cfmakeraw(&mut raw);
+                let _ = tcsetattr(&stdin, SetArg::TCSADRAIN, &raw);
+                RawMode(Some(saved))
+            }
+            Err(_) => RawMode(None),
+        }
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSADRAIN, t);
+        }
+    }
+}
+
+pub fn run_shell(args: &SshArgs, destination: &str) -> i32 {
+    runtime().block_on(async {
+        let client = match connect(args, destination).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("amiko: {e}");
+                return SSH_ERROR;
+            }
+        };
+        match shell(&client, args).await {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("amiko: {e}");
+                SSH_ERROR
+            }
+        }
+    })
+}
+
+async fn shell(client: &Client, args: &SshArgs) -> amiko::Result<i32> {
+    let ch = std::sync::Arc::new(client.open_session().await?);
+    let tty = std::io::stdin().is_terminal() && !args.no_tty || args.tty > 1;
+    if tty {
+        ch.request_pty(current_pty()).await?;
+    }
+    ch.shell().await?;
+    let _raw = tty.then(RawMode::enter);
+    if tty {
+        // Window changes follow the local terminal (SIGWINCH).
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            let Ok(mut sig) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()) else {
+                return;
+            };
+            while sig.recv().await.is_some() {
+                let (c, r) = terminal_size();
+                let _ = ch.window_change(c, r);
+            }
+        });
+    }
+    let input = {
+        let ch = ch.clone();
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match stdin.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if ch.write_all_data(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = ch.eof().await;
+        })
+    };
+    let (a, b) = tokio::join!(copy_out(&ch, false), copy_out(&ch, true));
+    a?;
+    b?;
+    let (status, _) = ch.wait_exit().await?;
+    input.abort();
+    Ok(status.map_or(SSH_ERROR, |s| s as i32))
+}

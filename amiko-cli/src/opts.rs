@@ -1,0 +1,265 @@
+//! ssh's command-line flags and `-o` options, merged with ssh_config, into a client configuration.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use amiko::{ClientConfig, HostKeyPolicy};
+use amiko_proto::config::AlgorithmKind;
+
+use crate::ssh_config;
+
+/// Flags shared by `exec` and `shell`, as in ssh(1).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SshArgs {
+    /// Port to connect to.
+    #[arg(short = 'p')]
+    pub port: Option<u16>,
+    /// User to log in as.
+    #[arg(short = 'l')]
+    pub login: Option<String>,
+    /// Identity (private key) file; repeatable.
+    #[arg(short = 'i')]
+    pub identity: Vec<PathBuf>,
+    /// ssh_config file (default ~/.ssh/config).
+    #[arg(short = 'F')]
+    pub config_file: Option<PathBuf>,
+    /// Option in ssh_config syntax, e.g. -o StrictHostKeyChecking=accept-new; repeatable.
+    #[arg(short = 'o')]
+    pub options: Vec<String>,
+    /// Ciphers, comma-separated (ssh_config syntax, +/-/^ allowed).
+    #[arg(short = 'c')]
+    pub ciphers: Option<String>,
+    /// MACs, comma-separated.
+    #[arg(short = 'm')]
+    pub macs: Option<String>,
+    /// Force a pseudo-terminal.
+    #[arg(short = 't', action = clap::ArgAction::Count)]
+    pub tty: u8,
+    /// Never allocate a pseudo-terminal.
+    #[arg(short = 'T')]
+    pub no_tty: bool,
+    /// Verbose (repeat for more).
+    #[arg(short = 'v', action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Quiet: no warnings.
+    #[arg(short = 'q')]
+    pub quiet: bool,
+    /// Take the password from this environment variable (never from the command line).
+    #[arg(long = "password-env", value_name = "NAME")]
+    pub password_env: Option<String>,
+}
+
+/// Everything needed to connect.
+pub struct Resolved {
+    pub host: String,
+    pub port: u16,
+    pub config: ClientConfig,
+    pub batch_mode: bool,
+    pub identity_files: Vec<PathBuf>,
+    pub password_env: Option<String>,
+}
+
+/// Splits `[user@]host`, `ssh://[user@]host[:port]`.
+pub fn split_destination(dest: &str) -> (Option<String>, String, Option<u16>) {
+    let (rest, url) = match dest.strip_prefix("ssh://") {
+        Some(r) => (r, true),
+        None => (dest, false),
+    };
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u.to_string()), h),
+        None => (None, rest),
+    };
+    if url {
+        if let Some(h) = hostport.strip_prefix('[') {
+            if let Some((h, p)) = h.split_once(']') {
+                return (user, h.to_string(), p.strip_prefix(':').and_then(|p| p.parse().ok()));
+            }
+        }
+        if let Some((h, p)) = hostport.rsplit_once(':') {
+            if let Ok(p) = p.parse() {
+                return (user, h.to_string(), Some(p));
+            }
+        }
+    }
+    (user, hostport.trim_start_matches('[').trim_end_matches(']').to_string(), None)
+}
+
+fn expand_tilde(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), amiko::home_dir()) {
+        (Some(rest), Some(h)) => h.join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("{key}: expected yes or no, got '{v}'")),
+    }
+}
+
+/// Splits `Key=Value` or `Key Value`.
+fn split_option(o: &str) -> Result<(String, String), String> {
+    let o = o.trim();
+    let i = o.find(|c: char| c == '=' || c.is_whitespace()).ok_or_else(|| format!("bad option '{o}'"))?;
+    let (k, v) = o.split_at(i);
+    let v = v.trim_start_matches(|c: char| c == '=' || c.is_whitespace()).trim_matches('"');
+    Ok((k.to_ascii_lowercase(), v.to_string()))
+}
+
+/// Resolves flags, `-o` options and ssh_config for `destination`: command line first, then the config file (the
+/// first value found wins, as ssh_config(5) says), then defaults.
+pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
+    let (dest_user, dest_host, dest_port) = split_destination(destination);
+    let mut settings: Vec<(String, String)> = Vec::new();
+    for o in &args.options {
+        settings.push(split_option(o)?);
+    }
+    if let Some(c) = &args.ciphers {
+        settings.insert(0, ("ciphers".into(), c.clone()));
+    }
+    if let Some(m) = &args.macs {
+        settings.insert(0, ("macs".into(), m.clone()));
+    }
+    let config_path = args.config_file.clone().or_else(|| amiko::home_dir().map(|h| h.join(".ssh/config")));
+    if let Some(path) = &config_path {
+        match std::fs::read_to_string(path) {
+            Ok(text) => settings.extend(ssh_config::lookup(&text, &dest_host)),
+            Err(e) if args.config_file.is_some() => return Err(format!("{}: {e}", path.display())),
+            Err(_) => {}
+        }
+    }
+    let first = |key: &str| settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+    let host = first("hostname").map(str::to_string).unwrap_or(dest_host);
+    let user = args
+        .login
+        .clone()
+        .or(dest_user)
+        .or_else(|| first("user").map(str::to_string))
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "root".into());
+    let port = match (args.port.or(dest_port), first("port")) {
+        (Some(p), _) => p,
+        (None, Some(p)) => p.parse().map_err(|_| format!("bad port '{p}'"))?,
+        (None, None) => 22,
+    };
+    let mut cfg = ClientConfig::new(user);
+    let mut identity_files = args.identity.clone();
+    let mut known_hosts: Option<Vec<PathBuf>> = None;
+    let mut seen = std::collections::HashSet::new();
+    let mut batch_mode = false;
+    for (k, v) in &settings {
+        if k == "identityfile" {
+            identity_files.push(expand_tilde(v));
+            continue;
+        }
+        if !seen.insert(k.clone()) {
+            continue; // first value wins
+        }
+        let alg = |kind| -> Result<(), String> {
+            let mut a = cfg.proto.algorithms.clone();
+            a.apply(kind, v).map_err(|e| e.to_string())?;
+            Ok(())
+        };
+        match k.as_str() {
+            "hostname" | "user" | "port" | "identitiesonly" | "loglevel" | "requesttty" | "passwordauthentication"
+            | "pubkeyauthentication" | "serveralivecountmax" | "addkeystoagent" | "forwardagent" => {}
+            "stricthostkeychecking" => {
+                cfg.host_keys.policy = match v.to_ascii_lowercase().as_str() {
+                    "yes" | "ask" => HostKeyPolicy::Reject,
+                    "accept-new" => HostKeyPolicy::AcceptNew,
+                    "no" | "off" => HostKeyPolicy::DangerouslyAcceptAny,
+                    _ => return Err(format!("StrictHostKeyChecking: expected yes|no|accept-new|ask, got '{v}'")),
+                }
+            }
+            "userknownhostsfile" => known_hosts = Some(v.split_whitespace().map(expand_tilde).collect()),
+            "ciphers" | "macs" | "kexalgorithms" | "hostkeyalgorithms" => {
+                let kind = match k.as_str() {
+                    "ciphers" => AlgorithmKind::Cipher,
+                    "macs" => AlgorithmKind::Mac,
+                    "kexalgorithms" => AlgorithmKind::Kex,
+                    _ => AlgorithmKind::HostKey,
+                };
+                alg(kind)?;
+                cfg.proto.algorithms.apply(kind, v).map_err(|e| e.to_string())?;
+            }
+            "connecttimeout" => {
+                cfg.connect_timeout = Some(Duration::from_secs(v.parse().map_err(|_| format!("bad ConnectTimeout '{v}'"))?))
+            }
+            "serveraliveinterval" => {
+                let s: u64 = v.parse().map_err(|_| format!("bad ServerAliveInterval '{v}'"))?;
+                cfg.proto.keepalive_interval = (s > 0).then(|| Duration::from_secs(s));
+            }
+            "batchmode" => batch_mode = parse_bool("BatchMode", v)?,
+            _ => return Err(format!("Bad configuration option: {k}")),
+        }
+    }
+    if let Some(c) = first("serveralivecountmax") {
+        cfg.proto.keepalive_count_max = c.parse().map_err(|_| format!("bad ServerAliveCountMax '{c}'"))?;
+    }
+    if let Some(files) = known_hosts {
+        cfg.host_keys.files = files;
+    }
+    if identity_files.is_empty() {
+        if let Some(h) = amiko::home_dir() {
+            identity_files = ["id_ed25519", "id_ecdsa", "id_rsa"]
+                .iter()
+                .map(|n| h.join(".ssh").join(n))
+                .filter(|p| p.exists())
+                .collect();
+        }
+    }
+    Ok(Resolved { host, port, config: cfg, batch_mode, identity_files, password_env: args.password_env.clone() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations() {
+        assert_eq!(split_destination("bob@h"), (Some("bob".into()), "h".into(), None));
+        assert_eq!(split_destination("h"), (None, "h".into(), None));
+        assert_eq!(split_destination("ssh://bob@h:2200"), (Some("bob".into()), "h".into(), Some(2200)));
+        assert_eq!(split_destination("ssh://[::1]:2200"), (None, "::1".into(), Some(2200)));
+    }
+
+    #[test]
+    fn command_line_beats_config_and_first_config_value_wins() {
+        let dir = std::env::temp_dir().join(format!("amiko-opts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("config");
+        std::fs::write(&f, "Host web\n  HostName 10.0.0.5\n  Port 2222\n  User alice\nHost *\n  Port 22\n  User bob\n").unwrap();
+        let args = SshArgs { config_file: Some(f.clone()), ..Default::default() };
+        let r = resolve(&args, "web").unwrap();
+        assert_eq!((r.host.as_str(), r.port, r.config.user.as_str()), ("10.0.0.5", 2222, "alice"));
+        let args = SshArgs { config_file: Some(f), port: Some(7), options: vec!["User=carol".into()], ..Default::default() };
+        let r = resolve(&args, "web").unwrap();
+        assert_eq!((r.port, r.config.user.as_str()), (7, "carol"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn options_parse_and_bad_ones_are_named() {
+        let args = SshArgs {
+            options: vec![
+                "StrictHostKeyChecking accept-new".into(),
+                "Ciphers=aes256-gcm@openssh.com".into(),
+                "ServerAliveInterval=5".into(),
+            ],
+            config_file: Some("/nonexistent-amiko".into()),
+            ..Default::default()
+        };
+        assert!(resolve(&args, "h").is_err(), "missing -F file is an error");
+        let args = SshArgs { config_file: None, ..args };
+        let r = resolve(&args, "h").unwrap();
+        assert_eq!(r.config.host_keys.policy, HostKeyPolicy::AcceptNew);
+        assert_eq!(r.config.proto.algorithms.cipher, ["aes256-gcm@openssh.com"]);
+        assert_eq!(r.config.proto.keepalive_interval, Some(Duration::from_secs(5)));
+        let bad = SshArgs { options: vec!["Frobnicate=yes".into()], ..Default::default() };
+        assert!(resolve(&bad, "h").err().unwrap().contains("frobnicate"));
+        let bad = SshArgs { ciphers: Some("rot13".into()), ..Default::default() };
+        assert!(resolve(&bad, "h").err().unwrap().contains("rot13"));
+    }
+}

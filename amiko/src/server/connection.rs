@@ -1,0 +1,197 @@
+//! One server connection: the driver plus a task that answers the engine's questions through the handler.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use amiko_proto::connection::{AuthMethod, ChannelId, ChannelRequest, Connection, Event};
+use amiko_proto::DisconnectReason;
+use tokio::net::TcpStream;
+
+use super::handler::{AuthDecision, Handler, SessionInfo};
+use super::session::{Control, Session};
+use super::ServerConfig;
+use crate::driver::{self, Owner, Shared};
+
+/// Decrements the unauthenticated count once, whether the connection authenticates or ends.
+struct StartupSlot(Option<Arc<AtomicUsize>>);
+
+impl StartupSlot {
+    fn release(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for StartupSlot {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+pub(super) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: Arc<ServerConfig>,
+    handler: Arc<dyn Handler>,
+    unauth: Arc<AtomicUsize>,
+) {
+    unauth.fetch_add(1, Ordering::Relaxed);
+    let mut slot = StartupSlot(Some(unauth));
+    let shared = Shared::new(Connection::new(cfg.proto.clone(), cfg.host_keys.clone()));
+    driver::spawn(stream, shared.clone());
+    let owner = Arc::new(Owner { shared: shared.clone() });
+    let deadline = tokio::time::Instant::now() + cfg.login_grace_time;
+    let mut user: Option<String> = None;
+    let mut sessions: HashMap<ChannelId, Session> = HashMap::new();
+    let mut banner_sent = false;
+    loop {
+        let next = shared.wait(|g| g.events.pop_front().map(Ok));
+        let ev = if user.is_none() {
+            match tokio::time::timeout_at(deadline, next).await {
+                Ok(ev) => ev,
+                Err(_) => {
+                    tracing::info!(%peer, "login grace time over");
+                    shared.lock().conn.disconnect(DisconnectReason::ByApplication, "login grace time exceeded");
+                    shared.kick();
+                    break;
+                }
+            }
+        } else {
+            next.await
+        };
+        let Ok(ev) = ev else { break };
+        let mut g = shared.lock();
+        let c = &mut g.conn;
+        let r = match ev {
+            Event::AuthRequest { user: u, method } => {
+                if !banner_sent {
+                    banner_sent = true;
+                    if let Some(b) = handler.banner() {
+                        let _ = c.auth_banner(&b);
+                    }
+                }
+                let decision = match &method {
+                    AuthMethod::None => handler.auth_none(&u),
+                    AuthMethod::Password(p) => handler.auth_password(&u, p),
+                    AuthMethod::PublicKeyQuery(k) | AuthMethod::PublicKey(k) => handler.auth_publickey(&u, k),
+                    AuthMethod::KeyboardInteractive(None) => {
+                        let r = c.auth_info_request("", "", &[("Password: ", false)]);
+                        drop(g);
+                        shared.kick();
+                        if r.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                    AuthMethod::KeyboardInteractive(Some(answers)) => handler.auth_keyboard_interactive(&u, answers),
+                };
+                match (decision, &method) {
+                    (AuthDecision::Accept, AuthMethod::PublicKeyQuery(_)) => c.auth_pk_ok(),
+                    (AuthDecision::Accept, _) => c.auth_accept(),
+                    (AuthDecision::Partial, _) => c.auth_reject(true),
+                    (AuthDecision::Reject, _) => c.auth_reject(false),
+                }
+            }
+            Event::Authenticated { user: u } => {
+                tracing::info!(%peer, user = %u, "authenticated");
+                user = Some(u);
+                slot.release();
+                Ok(())
+            }
+            Event::ChannelOpenRequest { id, kind: _ } => {
+                if sessions.len() >= cfg.max_sessions {
+                    c.channel_reject(id, 4, "too many sessions (MaxSessions)")
+                } else {
+                    sessions.insert(id, Session::default());
+                    c.channel_accept(id)
+                }
+            }
+            Event::ChannelRequest { id, request, want_reply } => {
+                let info = SessionInfo { user: user.clone().unwrap_or_default(), peer };
+                drop(g);
+                let ok = handle_request(&owner, &handler, &info, &mut sessions, id, request);
+                let mut g = shared.lock();
+                let r = if want_reply { g.conn.channel_reply(id, ok) } else { Ok(()) };
+                drop(g);
+                shared.kick();
+                if r.is_err() {
+                    break;
+                }
+                continue;
+            }
+            Event::ChannelClosed(id) => {
+                sessions.remove(&id);
+                let _ = c.channel_release(id);
+                Ok(())
+            }
+            Event::GlobalRequest { want_reply, .. } => {
+                if want_reply {
+                    c.global_reply(false)
+                } else {
+                    Ok(())
+                }
+            }
+            Event::Closed(e) => {
+                tracing::info!(%peer, "connection ended: {e}");
+                break;
+            }
+            _ => Ok(()),
+        };
+        drop(g);
+        shared.kick();
+        if r.is_err() {
+            break;
+        }
+    }
+    // Running sessions end with their processes; the connection ends when they are gone.
+    for (_, s) in sessions.drain() {
+        s.finish().await;
+    }
+    drop(owner);
+}
+
+fn handle_request(
+    owner: &Arc<Owner>,
+    handler: &Arc<dyn Handler>,
+    info: &SessionInfo,
+    sessions: &mut HashMap<ChannelId, Session>,
+    id: ChannelId,
+    request: ChannelRequest,
+) -> bool {
+    let Some(s) = sessions.get_mut(&id) else { return false };
+    match request {
+        ChannelRequest::Pty(p) if !s.started() => {
+            s.pty = Some(p);
+            true
+        }
+        ChannelRequest::Env { name, value } if !s.started() => {
+            s.env.push((name, value));
+            true
+        }
+        ChannelRequest::Exec(cmd) if !s.started() => {
+            let mut ch = Some(crate::Channel::from_id(owner.clone(), id));
+            if handler.exec(info, &cmd, &mut ch) {
+                s.mark_external();
+                return true;
+            }
+            match ch {
+                Some(ch) => s.start(ch, Some(cmd)),
+                None => false,
+            }
+        }
+        ChannelRequest::Shell if !s.started() => s.start(crate::Channel::from_id(owner.clone(), id), None),
+        ChannelRequest::Subsystem(name) if !s.started() => {
+            let ok = handler.subsystem(info, &name, crate::Channel::from_id(owner.clone(), id));
+            if ok {
+                s.mark_external();
+            }
+            ok
+        }
+        ChannelRequest::WindowChange { cols, rows, .. } => s.control(Control::Resize(cols, rows)),
+        ChannelRequest::Signal(name) => s.control(Control::Signal(name)),
+        _ => false,
+    }
+}

@@ -1,0 +1,132 @@
+//! What a server application decides: who may log in, and what some channels do.
+
+use std::path::Path;
+
+use amiko_proto::keys::PublicKey;
+
+use crate::Channel;
+
+/// An authentication decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthDecision {
+    /// Let the user in.
+    Accept,
+    /// Refuse.
+    Reject,
+    /// Correct, but another method must follow (RFC 4252 §5.1 partial success).
+    Partial,
+}
+
+/// Facts about the session a hook is called for.
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    /// The authenticated user.
+    pub user: String,
+    /// The client's address.
+    pub peer: std::net::SocketAddr,
+}
+
+/// The server's policy. Every method has a default that refuses, so a handler implements only what it allows.
+///
+/// ```
+/// use amiko::server::{AuthDecision, Handler};
+/// struct OnlyAlice;
+/// impl Handler for OnlyAlice {
+///     fn auth_password(&self, user: &str, password: &str) -> AuthDecision {
+///         if user == "alice" && password == "wonderland" { AuthDecision::Accept } else { AuthDecision::Reject }
+///     }
+/// }
+/// assert_eq!(OnlyAlice.auth_password("alice", "wonderland"), AuthDecision::Accept);
+/// ```
+pub trait Handler: Send + Sync + 'static {
+    /// A banner shown before authentication.
+    fn banner(&self) -> Option<String> {
+        None
+    }
+
+    /// The "none" method (accepting it means no authentication).
+    fn auth_none(&self, _user: &str) -> AuthDecision {
+        AuthDecision::Reject
+    }
+
+    /// A password.
+    fn auth_password(&self, _user: &str, _password: &str) -> AuthDecision {
+        AuthDecision::Reject
+    }
+
+    /// A public key (called for the query and, after the signature was verified, for the real attempt).
+    fn auth_publickey(&self, _user: &str, _key: &PublicKey) -> AuthDecision {
+        AuthDecision::Reject
+    }
+
+    /// Keyboard-interactive: by default one "Password: " prompt checked with `auth_password`.
+    fn auth_keyboard_interactive(&self, user: &str, responses: &[String]) -> AuthDecision {
+        match responses {
+            [pw] => self.auth_password(user, pw),
+            _ => AuthDecision::Reject,
+        }
+    }
+
+    /// A subsystem request (e.g. "sftp"). Return true after taking the channel (spawn a task to serve it); false
+    /// refuses the request.
+    fn subsystem(&self, _info: &SessionInfo, _name: &str, _channel: Channel) -> bool {
+        false
+    }
+
+    /// An exec request. Return true after taking the channel to serve the command yourself; false (the default)
+    /// lets the built-in runner run it through the user's shell.
+    fn exec(&self, _info: &SessionInfo, _command: &str, _channel: &mut Option<Channel>) -> bool {
+        false
+    }
+}
+
+/// A ready handler: one password and/or a set of authorized keys, for any user name (or only `user` if set).
+#[derive(Debug, Clone, Default)]
+pub struct SimpleAuth {
+    /// Only this user may log in (any user if None).
+    pub user: Option<String>,
+    /// The accepted password.
+    pub password: Option<String>,
+    /// The accepted keys.
+    pub authorized_keys: Vec<PublicKey>,
+}
+
+impl SimpleAuth {
+    fn user_ok(&self, user: &str) -> bool {
+        self.user.as_deref().is_none_or(|u| u == user)
+    }
+}
+
+/// Reads an authorized_keys file (options before the key type are skipped; unreadable lines ignored).
+pub fn read_authorized_keys(path: &Path) -> crate::Result<Vec<PublicKey>> {
+    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(format!("reading {}", path.display()), e))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (0..words.len().saturating_sub(1))
+                .find_map(|i| PublicKey::from_openssh(&format!("{} {}", words[i], words[i + 1])).ok())
+        })
+        .collect())
+}
+
+impl Handler for SimpleAuth {
+    fn auth_password(&self, user: &str, password: &str) -> AuthDecision {
+        match &self.password {
+            // Compare in constant time: the password is a secret and the comparison must not leak its prefix.
+            Some(p) if self.user_ok(user) && aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), password.as_bytes()).is_ok() => {
+                AuthDecision::Accept
+            }
+            _ => AuthDecision::Reject,
+        }
+    }
+
+    fn auth_publickey(&self, user: &str, key: &PublicKey) -> AuthDecision {
+        if self.user_ok(user) && self.authorized_keys.iter().any(|k| k == key) {
+            AuthDecision::Accept
+        } else {
+            AuthDecision::Reject
+        }
+    }
+}

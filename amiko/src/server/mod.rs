@@ -1,0 +1,143 @@
+//! The SSH server: accept connections, authenticate through a [`Handler`], run sessions.
+//!
+//! ```no_run
+//! # async fn f() -> amiko::Result<()> {
+//! use std::sync::Arc;
+//! use amiko::server::{Server, ServerConfig, SimpleAuth};
+//! let cfg = ServerConfig::new(vec![amiko::PrivateKey::generate_ed25519()?]);
+//! let auth = SimpleAuth { password: Some("secret".into()), ..Default::default() };
+//! let server = Server::bind("127.0.0.1:2222", cfg, Arc::new(auth)).await?;
+//! server.run().await
+//! # }
+//! ```
+//!
+//! The built-in runner starts commands as the user the server runs as (it does not switch users): amiko's server
+//! is for services, fixtures and tools, not a replacement for a system sshd.
+
+mod connection;
+mod handler;
+mod session;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amiko_proto::config::{Config, Role};
+use amiko_proto::keys::PrivateKey;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+pub use handler::{read_authorized_keys, AuthDecision, Handler, SessionInfo, SimpleAuth};
+
+use crate::error::{Error, Result};
+
+/// Server settings, with OpenSSH's defaults.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Host keys (at least one).
+    pub host_keys: Vec<PrivateKey>,
+    /// Engine settings (algorithms, MaxAuthTries as `max_auth_attempts`, windows).
+    pub proto: Config,
+    /// Unauthenticated connections are dropped after this long (LoginGraceTime, 120 s).
+    pub login_grace_time: Duration,
+    /// Session channels per connection (MaxSessions, 10).
+    pub max_sessions: usize,
+    /// MaxStartups start:rate:full (10:30:100): beyond `start` unauthenticated connections, refuse `rate`% of new
+    /// ones, all beyond `full`.
+    pub max_startups: (usize, u32, usize),
+}
+
+impl ServerConfig {
+    /// Defaults with these host keys.
+    pub fn new(host_keys: Vec<PrivateKey>) -> Self {
+        ServerConfig {
+            host_keys,
+            proto: Config::new(Role::Server),
+            login_grace_time: Duration::from_secs(120),
+            max_sessions: 10,
+            max_startups: (10, 30, 100),
+        }
+    }
+}
+
+/// A bound server.
+pub struct Server {
+    listener: TcpListener,
+    cfg: Arc<ServerConfig>,
+    handler: Arc<dyn Handler>,
+    unauthenticated: Arc<AtomicUsize>,
+}
+
+impl Server {
+    /// Binds to `addr` (use port 0 for any free port).
+    pub async fn bind(addr: &str, cfg: ServerConfig, handler: Arc<dyn Handler>) -> Result<Server> {
+        if cfg.host_keys.is_empty() {
+            return Err(Error::Config("a server needs at least one host key".into()));
+        }
+        let listener = TcpListener::bind(addr).await.map_err(|e| Error::io(format!("binding {addr}"), e))?;
+        Ok(Server { listener, cfg: Arc::new(cfg), handler, unauthenticated: Arc::new(AtomicUsize::new(0)) })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        self.listener.local_addr().map_err(|e| Error::io("local address", e))
+    }
+
+    /// Serves until an error of the listener.
+    pub async fn run(self) -> Result<()> {
+        self.run_until(std::future::pending()).await
+    }
+
+    /// Serves until `shutdown` completes; then stops accepting and waits for running connections to end.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                r = self.listener.accept() => {
+                    let (stream, peer) = match r {
+                        Ok(x) => x,
+                        Err(e) => {
+                            tracing::warn!("accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    if !self.admit() {
+                        tracing::info!(%peer, "refused: too many unauthenticated connections (MaxStartups)");
+                        drop(stream);
+                        continue;
+                    }
+                    let _ = stream.set_nodelay(true);
+                    let (cfg, handler, unauth) = (self.cfg.clone(), self.handler.clone(), self.unauthenticated.clone());
+                    tasks.spawn(connection::serve(stream, peer, cfg, handler, unauth));
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    /// MaxStartups: whether to take one more unauthenticated connection.
+    fn admit(&self) -> bool {
+        let (start, rate, full) = self.cfg.max_startups;
+        let n = self.unauthenticated.load(Ordering::Relaxed);
+        if n >= full {
+            return false;
+        }
+        if n >= start {
+            // Refuse with a probability rising linearly from rate% at `start` to 100% at `full`.
+            let p = rate as f64 + (100.0 - rate as f64) * (n - start) as f64 / (full - start).max(1) as f64;
+            let mut b = [0u8; 1];
+            amiko_proto::rng::fill(&mut b);
+            if (b[0] as f64 / 255.0 * 100.0) < p {
+                return false;
+            }
+        }
+        true
+    }
+}
