@@ -344,6 +344,9 @@ impl Connection {
 
     /// Sends EOF: no more data from us on this channel.
     pub fn channel_eof(&mut self, id: ChannelId) -> Result<()> {
+        if self.channels.map.get(&id).is_some_and(|c| c.close_received) {
+            return Ok(()); // the peer already closed: nothing to tell it
+        }
         let ch = self.open_channel(id)?;
         if ch.eof_sent || ch.close_sent {
             return Ok(());

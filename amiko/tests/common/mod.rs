@@ -1,0 +1,289 @@
+//! Real peers for integration tests: an OpenSSH sshd and a dropbear, each started on a random loopback port with
+//! its own throwaway config, host keys and authorized keys, and killed when the value is dropped.
+//!
+//! Password login needs a real local account: as root the harness creates `amikotest` (password below); otherwise
+//! tests log in as the current user with keys only. Under `AMIKO_REQUIRE_PEERS=1` (set by scripts/test under CI) a
+//! missing peer is a failure, never a skip.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const TEST_USER: &str = "amikotest";
+pub const TEST_PASSWORD: &str = "amiko-Test-pw-42";
+
+pub fn peers_required() -> bool {
+    std::env::var("AMIKO_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// Returns None (after saying why) when a peer is missing and not required; panics when required.
+pub fn missing(what: &str) -> Option<std::convert::Infallible> {
+    if peers_required() {
+        panic!("{what} is required (AMIKO_REQUIRE_PEERS=1) but missing");
+    }
+    eprintln!("skipping: {what} missing");
+    None
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+}
+
+pub fn is_root() -> bool {
+    nix_uid() == 0
+}
+
+fn nix_uid() -> u32 {
+    // `id -u` keeps the test free of libc bindings.
+    Command::new("id").arg("-u").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok()).unwrap_or(1)
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!(
+        "amiko-test-{tag}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn run(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+}
+
+fn keygen(path: &Path, t: &str, bits: Option<&str>) {
+    let mut c = Command::new("ssh-keygen");
+    c.args(["-q", "-N", "", "-t", t, "-f"]).arg(path);
+    if let Some(b) = bits {
+        c.args(["-b", b]);
+    }
+    assert!(run(&mut c), "ssh-keygen -t {t} failed");
+}
+
+/// Creates the test account once per machine (as root). Safe when tests race: a lock file serialises it.
+fn ensure_test_user() -> bool {
+    if !is_root() {
+        return false;
+    }
+    let lock = std::env::temp_dir().join("amiko-test-user.lock");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(_) => {
+                let _ = std::fs::remove_file(&lock);
+            }
+        }
+    }
+    let exists = run(Command::new("id").arg(TEST_USER));
+    if !exists {
+        run(Command::new("useradd").args(["-m", "-s", "/bin/bash", TEST_USER]));
+    }
+    // With UsePAM no, a locked password ('!') refuses even key logins: always set it.
+    let mut c = Command::new("chpasswd").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("chpasswd");
+    if let Some(mut i) = c.stdin.take() {
+        let _ = writeln!(i, "{TEST_USER}:{TEST_PASSWORD}");
+    }
+    let ok = c.wait().is_ok_and(|s| s.success());
+    let _ = std::fs::remove_file(&lock);
+    ok && run(Command::new("id").arg(TEST_USER))
+}
+
+fn current_user() -> String {
+    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| {
+        Command::new("id").arg("-un").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default().trim().to_string()
+    })
+}
+
+fn wait_for_port(port: u16, child: &mut Child) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A running OpenSSH sshd.
+pub struct Sshd {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub user: String,
+    pub password: Option<String>,
+    /// An ed25519 key authorized for `user`.
+    pub client_key: PathBuf,
+    /// known_hosts with all of this sshd's host keys for [127.0.0.1]:port.
+    pub known_hosts: PathBuf,
+    pub host_key_pubs: Vec<String>,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Sshd {
+    pub fn start() -> Option<Sshd> {
+        Self::start_with("")
+    }
+
+    /// Starts sshd with extra sshd_config lines (placed first: in sshd_config the first value wins).
+    pub fn start_with(extra: &str) -> Option<Sshd> {
+        let sshd = Path::new("/usr/sbin/sshd");
+        if !sshd.exists() || Command::new("ssh-keygen").arg("-?").output().is_err() {
+            missing("OpenSSH sshd (/usr/sbin/sshd) and ssh-keygen")?;
+        }
+        let dir = temp_dir("sshd");
+        let mut host_key_lines = String::new();
+        let mut host_key_pubs = Vec::new();
+        for (t, bits) in [("ed25519", None), ("ecdsa", Some("256")), ("ecdsa", Some("384")), ("ecdsa", Some("521")), ("rsa", Some("3072"))] {
+            let p = dir.join(format!("host_{t}_{}", bits.unwrap_or("")));
+            keygen(&p, t, bits);
+            host_key_lines.push_str(&format!("HostKey {}\n", p.display()));
+            host_key_pubs.push(std::fs::read_to_string(p.with_extension("pub")).unwrap_or_default().trim().to_string());
+        }
+        let client_key = dir.join("id_ed25519");
+        keygen(&client_key, "ed25519", None);
+        let auth_keys = dir.join("authorized_keys");
+        std::fs::copy(client_key.with_extension("pub"), &auth_keys).expect("authorized_keys");
+        let port = free_port();
+        let known_hosts = dir.join("known_hosts");
+        let kh: String = host_key_pubs
+            .iter()
+            .map(|l| {
+                let mut parts = l.split_whitespace();
+                format!("[127.0.0.1]:{port} {} {}\n", parts.next().unwrap_or(""), parts.next().unwrap_or(""))
+            })
+            .collect();
+        std::fs::write(&known_hosts, kh).expect("known_hosts");
+        let (user, password) = if ensure_test_user() {
+            (TEST_USER.to_string(), Some(TEST_PASSWORD.to_string()))
+        } else {
+            (current_user(), None)
+        };
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "{extra}\nListenAddress 127.0.0.1\nPort {port}\n{host_key_lines}PidFile none\nAuthorizedKeysFile {}\n\
+                 StrictModes no\nUsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication yes\n\
+                 PubkeyAuthentication yes\nPermitRootLogin yes\nSubsystem sftp internal-sftp\nLogLevel DEBUG3\n\
+                 MaxStartups 200\nMaxSessions 200\nMaxAuthTries 10\n",
+                auth_keys.display()
+            ),
+        )
+        .expect("sshd_config");
+        let _ = std::fs::create_dir_all("/run/sshd");
+        let log = dir.join("sshd.log");
+        let mut child = Command::new(sshd)
+            .arg("-D")
+            .arg("-f")
+            .arg(&config)
+            .arg("-E")
+            .arg(&log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd start");
+        if !wait_for_port(port, &mut child) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sshd did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        Some(Sshd { port, dir, user, password, client_key, known_hosts, host_key_pubs, child, log })
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A running dropbear (root only: it reads ~user/.ssh/authorized_keys of a real account).
+pub struct Dropbear {
+    pub port: u16,
+    pub dir: PathBuf,
+    pub user: String,
+    pub password: String,
+    pub client_key: PathBuf,
+    pub known_hosts: PathBuf,
+    child: Child,
+}
+
+impl Dropbear {
+    pub fn start() -> Option<Dropbear> {
+        if !Path::new("/usr/sbin/dropbear").exists() || !Path::new("/usr/bin/dropbearkey").exists() {
+            missing("dropbear (/usr/sbin/dropbear, dropbearkey)")?;
+        }
+        if !ensure_test_user() {
+            missing("root (dropbear tests need the amikotest account)")?;
+        }
+        let dir = temp_dir("dropbear");
+        let host_key = dir.join("host_ed25519");
+        assert!(run(Command::new("dropbearkey").args(["-t", "ed25519", "-f"]).arg(&host_key)));
+        let out = Command::new("dropbearkey").args(["-y", "-f"]).arg(&host_key).output().expect("dropbearkey -y");
+        let pub_line = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find(|l| l.starts_with("ssh-"))
+            .map(str::to_string)
+            .expect("dropbear public key");
+        let client_key = dir.join("id_ed25519");
+        keygen(&client_key, "ed25519", None);
+        let home = PathBuf::from(format!("/home/{TEST_USER}"));
+        let ssh_dir = home.join(".ssh");
+        let _ = std::fs::create_dir_all(&ssh_dir);
+        let ak = ssh_dir.join("authorized_keys");
+        let line = std::fs::read_to_string(client_key.with_extension("pub")).expect("pub");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&ak).expect("authorized_keys");
+        let _ = f.write_all(line.as_bytes());
+        run(Command::new("chown").args(["-R", &format!("{TEST_USER}:{TEST_USER}")]).arg(&ssh_dir));
+        run(Command::new("chmod").arg("700").arg(&ssh_dir));
+        run(Command::new("chmod").arg("600").arg(&ak));
+        let port = free_port();
+        let mut parts = pub_line.split_whitespace();
+        let known_hosts = dir.join("known_hosts");
+        std::fs::write(
+            &known_hosts,
+            format!("[127.0.0.1]:{port} {} {}\n", parts.next().unwrap_or(""), parts.next().unwrap_or("")),
+        )
+        .expect("known_hosts");
+        let log = std::fs::File::create(dir.join("dropbear.log")).expect("log");
+        let mut child = Command::new("/usr/sbin/dropbear")
+            .args(["-F", "-E", "-p", &format!("127.0.0.1:{port}"), "-r"])
+            .arg(&host_key)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("dropbear start");
+        assert!(wait_for_port(port, &mut child), "dropbear did not start");
+        Some(Dropbear { port, dir, user: TEST_USER.into(), password: TEST_PASSWORD.into(), client_key, known_hosts, child })
+    }
+}
+
+impl Drop for Dropbear {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

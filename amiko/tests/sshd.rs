@@ -1,0 +1,311 @@
+//! The async client against a real OpenSSH sshd (and dropbear) started by the harness.
+
+mod common;
+
+use std::sync::Arc;
+
+use amiko::{Client, ClientConfig, HostKeyPolicy};
+use common::{Dropbear, Sshd};
+
+fn config(sshd: &Sshd) -> ClientConfig {
+    let mut c = ClientConfig::new(sshd.user.clone());
+    c.host_keys.files = vec![sshd.known_hosts.clone()];
+    c.keys = vec![amiko::load_key_file(&sshd.client_key, None).unwrap()];
+    c
+}
+
+async fn connect(sshd: &Sshd, c: ClientConfig) -> amiko::Result<Client> {
+    Client::connect("127.0.0.1", sshd.port, c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kex_host_key_cipher_and_mac_interoperates() {
+    let Some(sshd) = Sshd::start_with("KexAlgorithms +diffie-hellman-group14-sha256") else { return };
+    let kex: Vec<&str> = amiko_proto::config::KEX_DEFAULT
+        .iter()
+        .copied()
+        .filter(|k| *k != "mlkem768x25519-sha256") // Debian 12's OpenSSH 9.2 has no ML-KEM
+        .collect();
+    let mut combos = Vec::new();
+    for k in &kex {
+        for h in amiko_proto::config::HOST_KEY_DEFAULT {
+            combos.push((*k, *h, "aes128-gcm@openssh.com", "hmac-sha2-256-etm@openssh.com"));
+        }
+    }
+    for c in amiko_proto::config::CIPHER_DEFAULT {
+        for m in amiko_proto::config::MAC_DEFAULT {
+            if amiko_proto::transport::cipher::is_aead(c) && *m != "hmac-sha2-256" {
+                continue; // the MAC is not used with AEAD ciphers: once is enough
+            }
+            combos.push(("curve25519-sha256", "ssh-ed25519", *c, *m));
+        }
+    }
+    for (k, h, c, m) in combos {
+        let mut cfg = config(&sshd);
+        let a = &mut cfg.proto.algorithms;
+        (a.kex, a.host_key, a.cipher, a.mac) = (vec![k.into()], vec![h.into()], vec![c.into()], vec![m.into()]);
+        let client = connect(&sshd, cfg).await.unwrap_or_else(|e| panic!("{k} {h} {c} {m}: {e}"));
+        let out = client.exec("echo ok-$((6*7))").await.unwrap();
+        assert_eq!(out.stdout, b"ok-42\n", "{k} {h} {c} {m}");
+        assert_eq!(out.exit_status, Some(0));
+    }
+}
+
+#[tokio::test]
+async fn stdin_stdout_stderr_and_exit_status() {
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connect(&sshd, config(&sshd)).await.unwrap();
+    let out = client.exec("echo out; echo err >&2; exit 42").await.unwrap();
+    assert_eq!((out.stdout.as_slice(), out.stderr.as_slice(), out.exit_status), (&b"out\n"[..], &b"err\n"[..], Some(42)));
+    let mut ch = client.open_session().await.unwrap();
+    ch.exec("read A; read B; echo \"$B $A\"").await.unwrap();
+    ch.write_all_data(b"one\ntwo\n").await.unwrap();
+    ch.eof().await.unwrap();
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    ch.read_to_end_both(&mut o, &mut e).await.unwrap();
+    assert_eq!(o, b"two one\n");
+    assert_eq!(ch.wait_exit().await.unwrap().0, Some(0));
+}
+
+#[tokio::test]
+async fn password_and_keyboard_interactive_auth() {
+    let Some(sshd) = Sshd::start() else { return };
+    let Some(pw) = sshd.password.clone() else {
+        eprintln!("skipping: password login needs the root-created test account");
+        return;
+    };
+    let mut cfg = ClientConfig::new(sshd.user.clone());
+    cfg.host_keys.files = vec![sshd.known_hosts.clone()];
+    cfg.password = Some(pw.clone());
+    let client = connect(&sshd, cfg).await.unwrap();
+    assert_eq!(client.exec("whoami").await.unwrap().stdout, format!("{}\n", sshd.user).as_bytes());
+
+    // keyboard-interactive goes through PAM in OpenSSH.
+    let Some(pam) = Sshd::start_with("UsePAM yes\nPasswordAuthentication no\nAuthenticationMethods keyboard-interactive")
+    else {
+        return;
+    };
+    let prompts = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = prompts.clone();
+    let mut cfg = ClientConfig::new(pam.user.clone());
+    cfg.host_keys.files = vec![pam.known_hosts.clone()];
+    let answer = pw.clone();
+    cfg.kbd_interactive = Some(Arc::new(move |_, _, p: &[(String, bool)]| {
+        seen.lock().unwrap().extend(p.iter().map(|x| x.0.clone()));
+        p.iter().map(|_| answer.clone()).collect()
+    }));
+    let client = Client::connect("127.0.0.1", pam.port, cfg).await.unwrap_or_else(|e| panic!("{e}\n{}", pam.log()));
+    assert_eq!(client.exec("true").await.unwrap().exit_status, Some(0));
+    assert!(prompts.lock().unwrap().iter().any(|p| p.to_lowercase().contains("password")), "{prompts:?}");
+}
+
+#[tokio::test]
+async fn wrong_password_names_the_allowed_methods() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut cfg = ClientConfig::new(sshd.user.clone());
+    cfg.host_keys.files = vec![sshd.known_hosts.clone()];
+    cfg.password = Some("definitely-wrong".into());
+    let err = connect(&sshd, cfg).await.err().expect("must fail").to_string();
+    assert!(err.contains("authentication failed") && err.contains("publickey") && err.contains("password"), "{err}");
+}
+
+#[tokio::test]
+async fn publickey_auth_with_every_key_type_and_format() {
+    let Some(sshd) = Sshd::start() else { return };
+    let auth_keys = sshd.dir.join("authorized_keys");
+    for (i, (t, bits, fmt, pass)) in [
+        ("ed25519", "", "", ""),
+        ("ecdsa", "256", "PEM", ""),
+        ("ecdsa", "384", "", ""),
+        ("ecdsa", "521", "PKCS8", ""),
+        ("rsa", "3072", "", ""),
+        ("rsa", "2048", "PEM", ""),
+        ("ed25519", "", "", "secret phrase"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let path = sshd.dir.join(format!("user_key_{i}"));
+        let mut c = std::process::Command::new("ssh-keygen");
+        c.args(["-q", "-t", t, "-N", pass, "-f"]).arg(&path);
+        if !bits.is_empty() {
+            c.args(["-b", bits]);
+        }
+        if !fmt.is_empty() {
+            c.args(["-m", fmt]);
+        }
+        assert!(c.status().unwrap().success());
+        let pub_line = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+        let mut ak = std::fs::read_to_string(&auth_keys).unwrap();
+        ak.push_str(&pub_line);
+        std::fs::write(&auth_keys, ak).unwrap();
+        let mut cfg = ClientConfig::new(sshd.user.clone());
+        cfg.host_keys.files = vec![sshd.known_hosts.clone()];
+        if !pass.is_empty() {
+            let err = amiko::load_key_file(&path, None).err().unwrap().to_string();
+            assert!(err.contains("passphrase"), "{err}");
+        }
+        cfg.keys = vec![amiko::load_key_file(&path, (!pass.is_empty()).then_some(*pass)).unwrap()];
+        let client = connect(&sshd, cfg).await.unwrap_or_else(|e| panic!("{t} {bits} {fmt}: {e}"));
+        assert_eq!(client.exec("true").await.unwrap().exit_status, Some(0));
+    }
+    assert!(sshd.log().contains("rsa-sha2-512"), "RSA keys sign with rsa-sha2-512 (server-sig-algs)");
+}
+
+#[tokio::test]
+async fn changed_host_key_is_refused_before_any_credential() {
+    let Some(sshd) = Sshd::start() else { return };
+    let other = amiko::PrivateKey::generate_ed25519().unwrap().public_key();
+    let kh = sshd.dir.join("wrong_known_hosts");
+    std::fs::write(&kh, format!("[127.0.0.1]:{} {}\n", sshd.port, other.to_openssh())).unwrap();
+    let mut cfg = config(&sshd);
+    cfg.password = Some("must-not-be-sent".into());
+    cfg.host_keys.files = vec![kh];
+    cfg.proto.algorithms.host_key = vec!["ssh-ed25519".into()];
+    let err = connect(&sshd, cfg).await.err().expect("must be refused").to_string();
+    assert!(err.contains("CHANGED") && err.contains("SHA256:"), "{err}");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let log = sshd.log();
+    assert!(!log.contains("userauth-request"), "no authentication may reach the server:\n{log}");
+
+    // Unknown host: refused by default, accepted and saved with AcceptNew.
+    let empty = sshd.dir.join("empty_known_hosts");
+    let mut cfg = config(&sshd);
+    cfg.host_keys.files = vec![empty.clone()];
+    assert!(connect(&sshd, cfg.clone()).await.err().unwrap().to_string().contains("verification failed"));
+    cfg.host_keys.policy = HostKeyPolicy::AcceptNew;
+    connect(&sshd, cfg.clone()).await.unwrap();
+    assert!(std::fs::read_to_string(&empty).unwrap().contains(&format!("[127.0.0.1]:{}", sshd.port)));
+    cfg.host_keys.policy = HostKeyPolicy::Reject;
+    connect(&sshd, cfg).await.expect("now known");
+}
+
+fn sha256(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_transfers_both_ways_with_rekeys() {
+    let Some(sshd) = Sshd::start() else { return };
+    const SIZE: usize = 256 << 20;
+    let mut data = vec![0u8; SIZE];
+    aws_lc_rs::rand::fill(&mut data[..1 << 20]).unwrap();
+    for i in 1..256 {
+        let (a, b) = data.split_at_mut(i << 20);
+        b[..1 << 20].copy_from_slice(&a[..1 << 20]);
+        b[i % 1000] ^= i as u8; // every MiB differs
+    }
+    let want = sha256(&data);
+    let mut cfg = config(&sshd);
+    cfg.proto.rekey_bytes = 64 << 20;
+    let client = connect(&sshd, cfg).await.unwrap();
+    // A directory the test user can write to.
+    let dir = common::temp_dir("big");
+    std::process::Command::new("chmod").arg("777").arg(&dir).status().unwrap();
+    let path = dir.join("big");
+    // Upload: the remote `cat` writes it; we check the file.
+    let mut ch = client.open_session().await.unwrap();
+    ch.exec(&format!("cat > {}", path.display())).await.unwrap();
+    ch.write_all_data(&data).await.unwrap();
+    ch.eof().await.unwrap();
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    ch.read_to_end_both(&mut o, &mut e).await.unwrap();
+    assert_eq!(ch.wait_exit().await.unwrap().0, Some(0), "{}", String::from_utf8_lossy(&e));
+    assert_eq!(sha256(&std::fs::read(&path).unwrap()), want, "upload corrupted");
+    // Download the same file.
+    let out = client.exec(&format!("cat {}", path.display())).await.unwrap();
+    assert_eq!(out.stdout.len(), SIZE);
+    assert_eq!(sha256(&out.stdout), want, "download corrupted");
+    assert!(client.kex_count() >= 5, "expected rekeys every 64 MiB, got {} kex", client.kex_count());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_channels_in_parallel_on_one_connection() {
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connect(&sshd, config(&sshd)).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..100 {
+        let c = client.clone();
+        tasks.push(tokio::spawn(async move { (i, c.exec(&format!("echo {i}; sleep 0.2")).await) }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        assert_eq!(r.unwrap().stdout, format!("{i}\n").as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn channel_is_a_stream_both_ways() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connect(&sshd, config(&sshd)).await.unwrap();
+    let mut ch = client.open_session().await.unwrap();
+    ch.exec("cat").await.unwrap();
+    for i in 0..50 {
+        let msg = format!("line {i}\n");
+        ch.write_all(msg.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; msg.len()];
+        ch.read_exact(&mut buf).await.unwrap();
+        assert_eq!(buf, msg.as_bytes());
+    }
+    ch.shutdown().await.unwrap();
+    let mut rest = Vec::new();
+    ch.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty());
+}
+
+#[tokio::test]
+async fn env_signal_and_exit_signal() {
+    let Some(sshd) = Sshd::start_with("AcceptEnv AMIKO_*") else { return };
+    let client = connect(&sshd, config(&sshd)).await.unwrap();
+    let mut ch = client.open_session().await.unwrap();
+    assert!(ch.env("AMIKO_X", "hello").await.unwrap());
+    assert!(!ch.env("OTHER", "no").await.unwrap(), "sshd refuses names outside AcceptEnv");
+    ch.exec("echo $AMIKO_X; exec sleep 30").await.unwrap();
+    let mut buf = [0u8; 6];
+    let n = ch.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"hello\n");
+    ch.signal("TERM").unwrap();
+    let (status, signal) = ch.wait_exit().await.unwrap();
+    let _ = &mut ch;
+    assert_eq!((status, signal.as_deref()), (None, Some("TERM")));
+}
+
+#[tokio::test]
+async fn keepalives_flow_while_idle() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut cfg = config(&sshd);
+    cfg.proto.keepalive_interval = Some(std::time::Duration::from_millis(300));
+    let client = connect(&sshd, cfg).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(client.is_active());
+    assert!(sshd.log().contains("keepalive@openssh.com"), "sshd saw no keepalive");
+}
+
+#[tokio::test]
+async fn dropbear_accepts_amiko() {
+    let Some(db) = Dropbear::start() else { return };
+    let mut cfg = ClientConfig::new(db.user.clone());
+    cfg.host_keys.files = vec![db.known_hosts.clone()];
+    cfg.keys = vec![amiko::load_key_file(&db.client_key, None).unwrap()];
+    let client = Client::connect("127.0.0.1", db.port, cfg).await.unwrap();
+    let out = client.exec("echo dropbear-$((1+1))").await.unwrap();
+    assert_eq!(out.stdout, b"dropbear-2\n");
+    let mut cfg = ClientConfig::new(db.user.clone());
+    cfg.host_keys.files = vec![db.known_hosts.clone()];
+    cfg.password = Some(db.password.clone());
+    let client = Client::connect("127.0.0.1", db.port, cfg).await.unwrap();
+    assert_eq!(client.exec("exit 7").await.unwrap().exit_status, Some(7));
+}
+
+#[tokio::test]
+async fn banner_reaches_the_caller() {
+    let dir = common::temp_dir("banner");
+    let banner = dir.join("banner");
+    std::fs::write(&banner, "Welcome to the test sshd\n").unwrap();
+    let Some(sshd) = Sshd::start_with(&format!("Banner {}", banner.display())) else { return };
+    let client = connect(&sshd, config(&sshd)).await.unwrap();
+    assert_eq!(client.banner(), Some("Welcome to the test sshd\n"));
+    std::fs::remove_dir_all(&dir).ok();
+}
