@@ -1,0 +1,143 @@
+//! The tutorial's walkthrough with the blocking API, against a real OpenSSH sshd.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use amiko::blocking::{ConnectOptions, SSHClient, Transport};
+use amiko::{ClientConfig, HostKeyPolicy};
+use common::Sshd;
+
+fn options(sshd: &Sshd) -> ConnectOptions {
+    ConnectOptions {
+        port: sshd.port,
+        username: sshd.user.clone(),
+        password: sshd.password.clone(),
+        key_filename: if sshd.password.is_some() { vec![] } else { vec![sshd.client_key.clone()] },
+        ..Default::default()
+    }
+}
+
+#[test]
+fn sshclient_exec_command_with_autoadd_and_stdin() {
+    let Some(sshd) = Sshd::start() else { return };
+    let kh = sshd.dir.join("client_known_hosts");
+    let mut client = SSHClient::new();
+    client.load_host_keys(&kh);
+    // Default policy rejects the unknown host.
+    assert!(client.connect("127.0.0.1", options(&sshd)).is_err());
+    client.set_missing_host_key_policy(HostKeyPolicy::AutoAdd);
+    client.connect("127.0.0.1", options(&sshd)).unwrap();
+    assert!(std::fs::read_to_string(&kh).unwrap().contains(&format!("[127.0.0.1]:{}", sshd.port)));
+
+    let (_i, mut out, _e) = client.exec_command("uname -n").unwrap();
+    let mut s = String::new();
+    out.read_to_string(&mut s).unwrap();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(s.trim(), host.trim());
+    assert_eq!(out.channel().recv_exit_status().unwrap(), 0);
+
+    let (mut stdin, mut stdout, _e) = client.exec_command("read VAR ; echo $VAR").unwrap();
+    stdin.write_all(b"tutorial\n").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(stdout.readlines().unwrap(), ["tutorial\n"]);
+
+    let (_i, o, _e) = client.exec_command("cd /tmp").unwrap();
+    o.channel().recv_exit_status().unwrap();
+    let (_i, mut o, _e) = client.exec_command("pwd").unwrap();
+    let mut pwd = String::new();
+    o.read_to_string(&mut pwd).unwrap();
+    assert_ne!(pwd.trim(), "/tmp", "each exec runs in a fresh shell");
+
+    let (_i, _o, mut e) = client.exec_command("ls /nonexistent-amiko").unwrap();
+    let mut err = String::new();
+    e.read_to_string(&mut err).unwrap();
+    assert!(err.contains("No such file"), "{err}");
+    assert_ne!(e.channel().recv_exit_status().unwrap(), 0);
+}
+
+#[test]
+fn transport_channel_recv_loop_and_reuse_error() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut t = Transport::new("127.0.0.1", sshd.port);
+    match &sshd.password {
+        Some(pw) => t.connect(&sshd.user, pw).unwrap(),
+        None => {
+            let mut cfg = ClientConfig::new(sshd.user.clone());
+            cfg.host_keys.policy = HostKeyPolicy::DangerouslyAcceptAny;
+            cfg.keys = vec![amiko::load_key_file(&sshd.client_key, None).unwrap()];
+            t.connect_with(cfg).unwrap();
+        }
+    }
+    assert!(t.is_active() && t.is_authenticated());
+    let ch = t.open_session().unwrap();
+    ch.exec_command("whoami").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut out = Vec::new();
+    while !(ch.exit_status_ready() && !ch.recv_ready()) && Instant::now() < deadline {
+        if ch.recv_ready() {
+            out.extend(ch.recv(1024).unwrap());
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    out.extend(ch.recv(1024).unwrap());
+    assert_eq!(String::from_utf8_lossy(&out).trim(), sshd.user);
+    assert_eq!(ch.recv_exit_status().unwrap(), 0);
+    let err = ch.exec_command("whoami").unwrap_err().to_string();
+    assert_eq!(err, "Channel is not open");
+    assert!(ch.send(b"x").is_err());
+}
+
+#[test]
+fn invoke_shell_keeps_state_and_exit_closes() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut client = SSHClient::new();
+    client.set_missing_host_key_policy(HostKeyPolicy::Warning);
+    client.connect("127.0.0.1", options(&sshd)).unwrap();
+    let shell = client.invoke_shell().unwrap();
+    let mut reader = shell.clone();
+    reader.settimeout(Some(Duration::from_millis(100)));
+    let mut seen = String::new();
+    let mut wait_for = |want: &str, seen: &mut String| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !seen.contains(want) && Instant::now() < deadline {
+            if let Ok(b) = reader.recv(4096) {
+                seen.push_str(&String::from_utf8_lossy(&b));
+            }
+        }
+        assert!(seen.contains(want), "waiting for {want:?}, got {seen:?}");
+    };
+    shell.sendall(b"echo ready\n").unwrap();
+    wait_for("ready\r\n", &mut seen);
+    shell.sendall(b"cd /tmp; export VAR=kept\n").unwrap();
+    shell.sendall(b"echo \"$VAR in $(pwd)\"\n").unwrap();
+    wait_for("kept in /tmp", &mut seen);
+    shell.sendall(b"exit\n").unwrap();
+    assert_eq!(shell.recv_exit_status().unwrap(), 0);
+    assert!(shell.closed());
+}
+
+#[test]
+fn one_connection_from_several_threads() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut client = SSHClient::new();
+    client.set_missing_host_key_policy(HostKeyPolicy::DangerouslyAcceptAny);
+    client.connect("127.0.0.1", options(&sshd)).unwrap();
+    let client = std::sync::Arc::new(client);
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let c = client.clone();
+            std::thread::spawn(move || {
+                let (_i, mut o, _e) = c.exec_command(&format!("echo {i}")).unwrap();
+                let mut s = String::new();
+                o.read_to_string(&mut s).unwrap();
+                assert_eq!(s, format!("{i}\n"));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
