@@ -1,0 +1,220 @@
+//! amiko's server against the real OpenSSH client (`ssh`), and against hostile bytes.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use amiko::server::{AuthDecision, Handler, Server, ServerConfig, SimpleAuth};
+use amiko::PrivateKey;
+
+struct TestServer {
+    port: u16,
+    dir: PathBuf,
+    client_key: PathBuf,
+    known_hosts: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn ssh_available() -> bool {
+    if Command::new("ssh").arg("-V").output().is_err() {
+        common::missing("OpenSSH client (ssh)");
+        return false;
+    }
+    true
+}
+
+fn start(configure: impl FnOnce(&mut ServerConfig), handler: impl FnOnce(amiko::PublicKey) -> Arc<dyn Handler>) -> TestServer {
+    let dir = common::temp_dir("amiko-server");
+    let client_key = dir.join("id_ed25519");
+    assert!(Command::new("ssh-keygen").args(["-q", "-N", "", "-t", "ed25519", "-f"]).arg(&client_key).status().unwrap().success());
+    let pubkey = amiko::PublicKey::from_openssh(&std::fs::read_to_string(client_key.with_extension("pub")).unwrap()).unwrap();
+    let host_keys = vec![
+        PrivateKey::generate_ed25519().unwrap(),
+        PrivateKey::from_text(include_str!("../../amiko-proto/tests/data/rsa2048.pem"), None).unwrap(),
+        PrivateKey::from_text(include_str!("../../amiko-proto/tests/data/ecdsa384.pem"), None).unwrap(),
+    ];
+    let publics: Vec<amiko::PublicKey> = host_keys.iter().map(|k| k.public_key()).collect();
+    let mut cfg = ServerConfig::new(host_keys);
+    configure(&mut cfg);
+    let known_hosts = dir.join("known_hosts");
+    let handler = handler(pubkey);
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let kh = known_hosts.clone();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        rt.block_on(async move {
+            let server = Server::bind("127.0.0.1:0", cfg, handler).await.unwrap();
+            let port = server.local_addr().unwrap().port();
+            let mut lines = String::new();
+            for k in &publics {
+                lines.push_str(&format!("[127.0.0.1]:{port} {}\n", k.to_openssh()));
+            }
+            std::fs::write(&kh, lines).unwrap();
+            port_tx.send(port).unwrap();
+            server.run_until(async { drop(stop_rx.await) }).await.unwrap();
+        });
+    });
+    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    TestServer { port, dir, client_key, known_hosts, stop: Some(stop_tx), thread: Some(thread) }
+}
+
+fn keys_only(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
+    Arc::new(SimpleAuth { authorized_keys: vec![pubkey], ..Default::default() })
+}
+
+impl TestServer {
+    fn ssh(&self, extra: &[&str], command: &str, stdin: &[u8]) -> Output {
+        let mut c = Command::new("ssh");
+        c.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR"])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .arg("-i")
+            .arg(&self.client_key)
+            .args(["-p", &self.port.to_string()])
+            .args(extra)
+            .arg("tester@127.0.0.1")
+            .arg(command)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        let mut i = child.stdin.take().unwrap();
+        let data = stdin.to_vec();
+        let w = std::thread::spawn(move || {
+            let _ = i.write_all(&data);
+        });
+        let out = child.wait_with_output().unwrap();
+        w.join().unwrap();
+        out
+    }
+}
+
+#[test]
+fn openssh_client_runs_commands_with_every_algorithm() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let out = s.ssh(&[], "echo out; echo err >&2; exit 3", b"");
+    assert_eq!((out.stdout.as_slice(), out.stderr.as_slice(), out.status.code()), (&b"out\n"[..], &b"err\n"[..], Some(3)));
+    for kex in ["curve25519-sha256", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256"] {
+        let out = s.ssh(&["-o", &format!("KexAlgorithms={kex}")], "echo $((1+1))", b"");
+        assert_eq!(out.stdout, b"2\n", "{kex}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    for c in amiko_proto::config::CIPHER_DEFAULT {
+        for m in amiko_proto::config::MAC_DEFAULT {
+            let out = s.ssh(&["-c", c, "-m", m], "echo ok", b"");
+            assert_eq!(out.stdout, b"ok\n", "{c} {m}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    for hk in ["rsa-sha2-512", "rsa-sha2-256", "ecdsa-sha2-nistp384"] {
+        let out = s.ssh(&["-o", &format!("HostKeyAlgorithms={hk}")], "echo ok", b"");
+        assert_eq!(out.stdout, b"ok\n", "{hk}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn openssh_client_streams_stdin_both_ways() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let data: Vec<u8> = (0..20_000_000u32).map(|i| (i % 251) as u8).collect();
+    let out = s.ssh(&[], "cat", &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == data, "echoed {} bytes, sent {}", out.stdout.len(), data.len());
+    let out = s.ssh(&[], "wc -c", &data);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), data.len().to_string());
+}
+
+#[test]
+fn openssh_client_gets_a_real_pty() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let out = s.ssh(&["-tt"], "tty; stty size", b"");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("/dev/pts/"), "{text}");
+    let out = s.ssh(&["-T"], "tty", b"");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("not a tty"));
+}
+
+#[test]
+fn wrong_key_is_refused_and_max_auth_tries_disconnects() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|c| c.proto.max_auth_attempts = 2, |_| Arc::new(SimpleAuth::default()));
+    let out = s.ssh(&[], "true", b"");
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn openssh_client_logs_in_with_password_and_keyboard_interactive() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, |_| Arc::new(SimpleAuth { password: Some("open sesame".into()), ..Default::default() }));
+    // ssh reads the password from SSH_ASKPASS when told to (OpenSSH ≥ 8.4), no terminal needed.
+    let askpass = s.dir.join("askpass.sh");
+    std::fs::write(&askpass, "#!/bin/sh\necho 'open sesame'\n").unwrap();
+    Command::new("chmod").arg("755").arg(&askpass).status().unwrap();
+    for method in ["password", "keyboard-interactive"] {
+        let out = Command::new("ssh")
+            .args(["-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR", "-o", "PubkeyAuthentication=no"])
+            .arg("-o")
+            .arg(format!("PreferredAuthentications={method}"))
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+            .args(["-p", &s.port.to_string(), "tester@127.0.0.1", "echo", method])
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), method, "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn garbage_on_one_connection_does_not_disturb_another() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let mut bad = Vec::new();
+    for junk in [&b"SSH-2.0-evil\r\n\x00\x10\x00\x00\x00garbage-length"[..], &[b'A'; 300][..], b"SSH-1.5-old\r\n"] {
+        let mut t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        t.write_all(junk).unwrap();
+        bad.push(t);
+    }
+    let out = s.ssh(&[], "echo still-serving", b"");
+    assert_eq!(out.stdout, b"still-serving\n");
+    for mut t in bad {
+        let mut buf = Vec::new();
+        let _ = t.read_to_end(&mut buf); // the server closes each bad connection
+    }
+}
