@@ -1,0 +1,109 @@
+//! The `amiko` binary as a user runs it: exec against a real sshd, error exits, the demo.
+
+#[path = "../../amiko/tests/common/mod.rs"]
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::Sshd;
+
+fn amiko() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_amiko"))
+}
+
+fn exec_args(sshd: &Sshd) -> Vec<String> {
+    vec![
+        "exec".into(),
+        "-p".into(),
+        sshd.port.to_string(),
+        "-i".into(),
+        sshd.client_key.display().to_string(),
+        "-o".into(),
+        format!("UserKnownHostsFile={}", sshd.known_hosts.display()),
+        "-F".into(),
+        "/dev/null".into(),
+        format!("{}@127.0.0.1", sshd.user),
+        "--".into(),
+    ]
+}
+
+#[test]
+fn exec_forwards_stdin_and_keeps_stdout_stderr_and_exit_status() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut child = amiko()
+        .args(exec_args(&sshd))
+        .args(["tr", "a-z", "A-Z;", "echo", "oops", ">&2;", "exit", "42"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"hello amiko\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "HELLO AMIKO\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "oops\n");
+    assert_eq!(out.status.code(), Some(42));
+}
+
+#[test]
+fn ssh_level_errors_exit_255_with_one_line() {
+    let Some(sshd) = Sshd::start() else { return };
+    // Unknown host key (empty known_hosts): refused.
+    let mut args = exec_args(&sshd);
+    args[6] = "UserKnownHostsFile=/dev/null".into();
+    let out = amiko().args(&args).arg("true").stdin(Stdio::null()).output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("host key verification failed") && err.lines().count() == 1, "{err}");
+    // Nobody listening.
+    let port = common::free_port();
+    let out = amiko().args(["exec", "-p", &port.to_string(), "-F", "/dev/null", "127.0.0.1", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("connecting to"));
+    // A bad option.
+    let out = amiko().args(["exec", "-o", "Frobnicate=yes", "-F", "/dev/null", "h", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+}
+
+#[test]
+fn exec_with_a_cipher_and_accept_new() {
+    let Some(sshd) = Sshd::start() else { return };
+    let kh = sshd.dir.join("fresh_known_hosts");
+    let mut args = exec_args(&sshd);
+    args[6] = format!("UserKnownHostsFile={}", kh.display());
+    let out = amiko()
+        .args(&args[..args.len() - 2])
+        .args(["-c", "aes256-gcm@openssh.com", "-o", "StrictHostKeyChecking=accept-new"])
+        .args(&args[args.len() - 2..])
+        .args(["echo", "ok"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(std::fs::read_to_string(&kh).unwrap().contains("[127.0.0.1]"));
+}
+
+#[test]
+fn shell_without_a_tty_pipes_lines() {
+    let Some(sshd) = Sshd::start() else { return };
+    let mut args = exec_args(&sshd);
+    args[0] = "shell".into();
+    args.pop(); // no "--"
+    let mut child =
+        amiko().args(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(b"cd /tmp\npwd\nexit 5\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/tmp"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(5));
+}
+
+#[test]
+fn demo_walks_through_the_tutorial_against_amikos_own_server() {
+    let out = amiko().arg("demo").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("All steps behaved as expected"), "{text}");
+    assert!(text.matches('✓').count() >= 9, "{text}");
+}
