@@ -32,10 +32,17 @@ fn random_password() -> String {
 /// Starts the server on its own thread and runtime; returns its port.
 fn start_server(password: &str) -> Result<u16, String> {
     let key = amiko::PrivateKey::generate_ed25519().map_err(|e| e.to_string())?;
-    let auth = SimpleAuth { password: Some(password.into()), ..Default::default() };
+    let auth = SimpleAuth {
+        password: Some(password.into()),
+        ..Default::default()
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        let rt = match tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+        {
             Ok(rt) => rt,
             Err(e) => return drop(tx.send(Err(e.to_string()))),
         };
@@ -74,7 +81,11 @@ pub fn run() -> i32 {
     }
     println!(
         "\n{} in {:.2} s",
-        if s.failed == 0 { "All steps behaved as expected".to_string() } else { format!("{} step(s) failed", s.failed) },
+        if s.failed == 0 {
+            "All steps behaved as expected".to_string()
+        } else {
+            format!("{} step(s) failed", s.failed)
+        },
         started.elapsed().as_secs_f64()
     );
     i32::from(s.failed > 0)
@@ -88,10 +99,19 @@ fn walkthrough(s: &mut Steps, port: u16, user: &str, password: &str) -> Result<(
     let mut client = SSHClient::new();
     client.load_host_keys(&known_hosts);
     client.set_missing_host_key_policy(HostKeyPolicy::AutoAdd);
-    let opts = ConnectOptions { port, username: user.into(), password: Some(password.into()), ..Default::default() };
+    let opts = ConnectOptions {
+        port,
+        username: user.into(),
+        password: Some(password.into()),
+        ..Default::default()
+    };
     client.connect("127.0.0.1", opts)?;
     let saved = std::fs::read_to_string(&known_hosts).unwrap_or_default();
-    s.check("unknown host key added to known_hosts (AutoAddPolicy)", saved.contains("ssh-ed25519"), &saved);
+    s.check(
+        "unknown host key added to known_hosts (AutoAddPolicy)",
+        saved.contains("ssh-ed25519"),
+        &saved,
+    );
 
     let (_stdin, mut stdout, _stderr) = client.exec_command("uname -n")?;
     let mut out = String::new();
@@ -99,14 +119,25 @@ fn walkthrough(s: &mut Steps, port: u16, user: &str, password: &str) -> Result<(
     let status = stdout.channel().recv_exit_status()?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     println!("     $ uname -n\n     {}", out.trim());
-    s.check("exec_command('uname -n') prints this machine's name", out.trim() == host.trim() && status == 0, &out);
+    s.check(
+        "exec_command('uname -n') prints this machine's name",
+        out.trim() == host.trim() && status == 0,
+        &out,
+    );
 
     let (mut stdin, mut stdout, _stderr) = client.exec_command("read VAR ; echo $VAR")?;
     stdin.write_all(b"amiko\n")?;
     stdin.flush()?;
     let lines = stdout.readlines()?;
-    println!("     $ read VAR ; echo $VAR   (stdin: amiko)\n     {}", lines.concat().trim());
-    s.check("a command reading stdin gets what we write", lines == ["amiko\n"], format!("{lines:?}"));
+    println!(
+        "     $ read VAR ; echo $VAR   (stdin: amiko)\n     {}",
+        lines.concat().trim()
+    );
+    s.check(
+        "a command reading stdin gets what we write",
+        lines == ["amiko\n"],
+        format!("{lines:?}"),
+    );
 
     let (_i, o1, _e) = client.exec_command("cd /tmp")?;
     o1.channel().recv_exit_status()?;
@@ -114,7 +145,11 @@ fn walkthrough(s: &mut Steps, port: u16, user: &str, password: &str) -> Result<(
     let mut pwd = String::new();
     o2.read_to_string(&mut pwd)?;
     println!("     $ cd /tmp   then   $ pwd\n     {}", pwd.trim());
-    s.check("each exec_command runs in a fresh shell (cd does not carry over)", pwd.trim() != "/tmp", &pwd);
+    s.check(
+        "each exec_command runs in a fresh shell (cd does not carry over)",
+        pwd.trim() != "/tmp",
+        &pwd,
+    );
     client.close();
 
     println!("\n2. Transport + Channel: recv loop, exit status, a finished channel cannot be reused");
@@ -124,7 +159,11 @@ fn walkthrough(s: &mut Steps, port: u16, user: &str, password: &str) -> Result<(
     cfg.password = Some(password.into());
     cfg.host_keys.files = vec![known_hosts.clone()];
     t.connect_with(cfg)?;
-    s.check("transport is active and authenticated (host key now known)", t.is_active() && t.is_authenticated(), "");
+    s.check(
+        "transport is active and authenticated (host key now known)",
+        t.is_active() && t.is_authenticated(),
+        "",
+    );
     let ch = t.open_session()?;
     ch.exec_command("uname -n; echo oops >&2; exit 3")?;
     let (mut o, mut e) = (Vec::new(), Vec::new());
@@ -142,12 +181,24 @@ fn walkthrough(s: &mut Steps, port: u16, user: &str, password: &str) -> Result<(
     o.extend(ch.recv(1024)?);
     e.extend(ch.recv_stderr(1024)?);
     let status = ch.recv_exit_status()?;
-    println!("     stdout: {}   stderr: {}   exit status: {status}", text(&o), text(&e));
-    s.check("recv / recv_stderr / recv_exit_status", text(&e) == "oops" && status == 3 && !o.is_empty(), "");
+    println!(
+        "     stdout: {}   stderr: {}   exit status: {status}",
+        text(&o),
+        text(&e)
+    );
+    s.check(
+        "recv / recv_stderr / recv_exit_status",
+        text(&e) == "oops" && status == 3 && !o.is_empty(),
+        "",
+    );
     let reuse = ch.exec_command("whoami");
     let msg = reuse.as_ref().err().map(|e| e.to_string()).unwrap_or_default();
     println!("     reusing the channel: {msg}");
-    s.check("reusing a finished channel fails with \"Channel is not open\"", msg == "Channel is not open", &msg);
+    s.check(
+        "reusing a finished channel fails with \"Channel is not open\"",
+        msg == "Channel is not open",
+        &msg,
+    );
 
     println!("\n3. invoke_shell: one shell keeps its state between commands");
     let shell = t.open_session()?;
@@ -177,11 +228,22 @@ fn walkthrough(s: &mut Steps, port: u16, user: &str, password: &str) -> Result<(
     shell.sendall(b"echo \"VAR=$VAR in $(pwd)\"\n")?;
     read_until(&|s: &str| s.contains("VAR=A in /tmp") && prompt(s), &mut seen);
     println!("     $ cd /tmp; read VAR (A); echo \"VAR=$VAR in $(pwd)\"\n     VAR=A in /tmp");
-    s.check("state kept between commands (cwd and variables)", seen.contains("VAR=A in /tmp"), &seen);
+    s.check(
+        "state kept between commands (cwd and variables)",
+        seen.contains("VAR=A in /tmp"),
+        &seen,
+    );
     shell.sendall(b"exit\n")?;
     let status = shell.recv_exit_status()?;
-    println!("     $ exit   → exit status {status}, channel closed: {}", shell.closed());
-    s.check("exit gives status 0 and a closed channel", status == 0 && shell.closed(), status);
+    println!(
+        "     $ exit   → exit status {status}, channel closed: {}",
+        shell.closed()
+    );
+    s.check(
+        "exit gives status 0 and a closed channel",
+        status == 0 && shell.closed(),
+        status,
+    );
     t.close();
     let _ = std::fs::remove_file(&known_hosts);
     Ok(())

@@ -108,10 +108,17 @@ async fn exec(client: &Client, args: &SshArgs, command: &str) -> amiko::Result<i
 
 async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
     let mut buf = vec![0u8; 256 * 1024];
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> =
-        if stderr { Box::new(tokio::io::stderr()) } else { Box::new(tokio::io::stdout()) };
+    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if stderr {
+        Box::new(tokio::io::stderr())
+    } else {
+        Box::new(tokio::io::stdout())
+    };
     loop {
-        let n = if stderr { ch.read_stderr(&mut buf).await? } else { ch.read(&mut buf).await? };
+        let n = if stderr {
+            ch.read_stderr(&mut buf).await?
+        } else {
+            ch.read(&mut buf).await?
+        };
         if n == 0 {
             let _ = out.flush().await;
             return Ok(());
@@ -131,7 +138,12 @@ fn terminal_size() -> (u32, u32) {
 
 fn current_pty() -> PtyRequest {
     let (cols, rows) = terminal_size();
-    PtyRequest { term: std::env::var("TERM").unwrap_or_else(|_| "xterm".into()), cols, rows, ..Default::default() }
+    PtyRequest {
+        term: std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+        cols,
+        rows,
+        ..Default::default()
+    }
 }
 
 /// Puts the terminal in raw mode and restores it when dropped.

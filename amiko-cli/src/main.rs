@@ -9,7 +9,11 @@ mod ssh_config;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "amiko", version, about = "SSH toolkit: ssh-style exec and shell, a server, and a demo")]
+#[command(
+    name = "amiko",
+    version,
+    about = "SSH toolkit: ssh-style exec and shell, a server, and a demo"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,13 +52,20 @@ fn init_logging(verbosity: u8) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Exec { ssh, destination, command } => {
+        Command::Exec {
+            ssh,
+            destination,
+            command,
+        } => {
             init_logging(ssh.verbose);
             exec::run_exec(&ssh, &destination, &command.join(" "))
         }

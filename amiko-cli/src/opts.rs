@@ -81,7 +81,11 @@ pub fn split_destination(dest: &str) -> (Option<String>, String, Option<u16>) {
             }
         }
     }
-    (user, hostport.trim_start_matches('[').trim_end_matches(']').to_string(), None)
+    (
+        user,
+        hostport.trim_start_matches('[').trim_end_matches(']').to_string(),
+        None,
+    )
 }
 
 fn expand_tilde(p: &str) -> PathBuf {
@@ -102,9 +106,13 @@ fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
 /// Splits `Key=Value` or `Key Value`.
 fn split_option(o: &str) -> Result<(String, String), String> {
     let o = o.trim();
-    let i = o.find(|c: char| c == '=' || c.is_whitespace()).ok_or_else(|| format!("bad option '{o}'"))?;
+    let i = o
+        .find(|c: char| c == '=' || c.is_whitespace())
+        .ok_or_else(|| format!("bad option '{o}'"))?;
     let (k, v) = o.split_at(i);
-    let v = v.trim_start_matches(|c: char| c == '=' || c.is_whitespace()).trim_matches('"');
+    let v = v
+        .trim_start_matches(|c: char| c == '=' || c.is_whitespace())
+        .trim_matches('"');
     Ok((k.to_ascii_lowercase(), v.to_string()))
 }
 
@@ -122,7 +130,10 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
     if let Some(m) = &args.macs {
         settings.insert(0, ("macs".into(), m.clone()));
     }
-    let config_path = args.config_file.clone().or_else(|| amiko::home_dir().map(|h| h.join(".ssh/config")));
+    let config_path = args
+        .config_file
+        .clone()
+        .or_else(|| amiko::home_dir().map(|h| h.join(".ssh/config")));
     if let Some(path) = &config_path {
         match std::fs::read_to_string(path) {
             Ok(text) => settings.extend(ssh_config::lookup(&text, &dest_host)),
@@ -163,14 +174,27 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
             Ok(())
         };
         match k.as_str() {
-            "hostname" | "user" | "port" | "identitiesonly" | "loglevel" | "requesttty" | "passwordauthentication"
-            | "pubkeyauthentication" | "serveralivecountmax" | "addkeystoagent" | "forwardagent" => {}
+            "hostname"
+            | "user"
+            | "port"
+            | "identitiesonly"
+            | "loglevel"
+            | "requesttty"
+            | "passwordauthentication"
+            | "pubkeyauthentication"
+            | "serveralivecountmax"
+            | "addkeystoagent"
+            | "forwardagent" => {}
             "stricthostkeychecking" => {
                 cfg.host_keys.policy = match v.to_ascii_lowercase().as_str() {
                     "yes" | "ask" => HostKeyPolicy::Reject,
                     "accept-new" => HostKeyPolicy::AcceptNew,
                     "no" | "off" => HostKeyPolicy::DangerouslyAcceptAny,
-                    _ => return Err(format!("StrictHostKeyChecking: expected yes|no|accept-new|ask, got '{v}'")),
+                    _ => {
+                        return Err(format!(
+                            "StrictHostKeyChecking: expected yes|no|accept-new|ask, got '{v}'"
+                        ))
+                    }
                 }
             }
             "userknownhostsfile" => known_hosts = Some(v.split_whitespace().map(expand_tilde).collect()),
@@ -185,7 +209,9 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
                 cfg.proto.algorithms.apply(kind, v).map_err(|e| e.to_string())?;
             }
             "connecttimeout" => {
-                cfg.connect_timeout = Some(Duration::from_secs(v.parse().map_err(|_| format!("bad ConnectTimeout '{v}'"))?))
+                cfg.connect_timeout = Some(Duration::from_secs(
+                    v.parse().map_err(|_| format!("bad ConnectTimeout '{v}'"))?,
+                ))
             }
             "serveraliveinterval" => {
                 let s: u64 = v.parse().map_err(|_| format!("bad ServerAliveInterval '{v}'"))?;
@@ -210,7 +236,14 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
                 .collect();
         }
     }
-    Ok(Resolved { host, port, config: cfg, batch_mode, identity_files, password_env: args.password_env.clone() })
+    Ok(Resolved {
+        host,
+        port,
+        config: cfg,
+        batch_mode,
+        identity_files,
+        password_env: args.password_env.clone(),
+    })
 }
 
 #[cfg(test)]
@@ -221,7 +254,10 @@ mod tests {
     fn destinations() {
         assert_eq!(split_destination("bob@h"), (Some("bob".into()), "h".into(), None));
         assert_eq!(split_destination("h"), (None, "h".into(), None));
-        assert_eq!(split_destination("ssh://bob@h:2200"), (Some("bob".into()), "h".into(), Some(2200)));
+        assert_eq!(
+            split_destination("ssh://bob@h:2200"),
+            (Some("bob".into()), "h".into(), Some(2200))
+        );
         assert_eq!(split_destination("ssh://[::1]:2200"), (None, "::1".into(), Some(2200)));
     }
 
@@ -230,11 +266,26 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("amiko-opts-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("config");
-        std::fs::write(&f, "Host web\n  HostName 10.0.0.5\n  Port 2222\n  User alice\nHost *\n  Port 22\n  User bob\n").unwrap();
-        let args = SshArgs { config_file: Some(f.clone()), ..Default::default() };
+        std::fs::write(
+            &f,
+            "Host web\n  HostName 10.0.0.5\n  Port 2222\n  User alice\nHost *\n  Port 22\n  User bob\n",
+        )
+        .unwrap();
+        let args = SshArgs {
+            config_file: Some(f.clone()),
+            ..Default::default()
+        };
         let r = resolve(&args, "web").unwrap();
-        assert_eq!((r.host.as_str(), r.port, r.config.user.as_str()), ("10.0.0.5", 2222, "alice"));
-        let args = SshArgs { config_file: Some(f), port: Some(7), options: vec!["User=carol".into()], ..Default::default() };
+        assert_eq!(
+            (r.host.as_str(), r.port, r.config.user.as_str()),
+            ("10.0.0.5", 2222, "alice")
+        );
+        let args = SshArgs {
+            config_file: Some(f),
+            port: Some(7),
+            options: vec!["User=carol".into()],
+            ..Default::default()
+        };
         let r = resolve(&args, "web").unwrap();
         assert_eq!((r.port, r.config.user.as_str()), (7, "carol"));
         std::fs::remove_dir_all(&dir).ok();
@@ -252,14 +303,23 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve(&args, "h").is_err(), "missing -F file is an error");
-        let args = SshArgs { config_file: None, ..args };
+        let args = SshArgs {
+            config_file: None,
+            ..args
+        };
         let r = resolve(&args, "h").unwrap();
         assert_eq!(r.config.host_keys.policy, HostKeyPolicy::AcceptNew);
         assert_eq!(r.config.proto.algorithms.cipher, ["aes256-gcm@openssh.com"]);
         assert_eq!(r.config.proto.keepalive_interval, Some(Duration::from_secs(5)));
-        let bad = SshArgs { options: vec!["Frobnicate=yes".into()], ..Default::default() };
+        let bad = SshArgs {
+            options: vec!["Frobnicate=yes".into()],
+            ..Default::default()
+        };
         assert!(resolve(&bad, "h").err().unwrap().contains("frobnicate"));
-        let bad = SshArgs { ciphers: Some("rot13".into()), ..Default::default() };
+        let bad = SshArgs {
+            ciphers: Some("rot13".into()),
+            ..Default::default()
+        };
         assert!(resolve(&bad, "h").err().unwrap().contains("rot13"));
     }
 }

@@ -41,7 +41,11 @@ fn load_or_create_host_key(path: &PathBuf) -> Result<amiko::PrivateKey, String> 
         .open(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    tracing::info!("generated host key {} ({})", path.display(), key.public_key().fingerprint());
+    tracing::info!(
+        "generated host key {} ({})",
+        path.display(),
+        key.public_key().fingerprint()
+    );
     Ok(key)
 }
 
@@ -56,7 +60,10 @@ pub fn run(args: ServeArgs) -> i32 {
     rt.block_on(async {
         let result: Result<(), String> = async {
             let key = load_or_create_host_key(&args.host_key)?;
-            let mut auth = SimpleAuth { user: args.user.clone(), ..Default::default() };
+            let mut auth = SimpleAuth {
+                user: args.user.clone(),
+                ..Default::default()
+            };
             if let Some(f) = &args.authorized_keys {
                 auth.authorized_keys = read_authorized_keys(f).map_err(|e| e.to_string())?;
             }

@@ -25,9 +25,14 @@ pub fn lookup(text: &str, host: &str) -> Vec<(String, String)> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some(i) = line.find(|c: char| c == '=' || c.is_whitespace()) else { continue };
+        let Some(i) = line.find(|c: char| c == '=' || c.is_whitespace()) else {
+            continue;
+        };
         let (k, v) = line.split_at(i);
-        let v = v.trim_start_matches(|c: char| c == '=' || c.is_whitespace()).trim().trim_matches('"');
+        let v = v
+            .trim_start_matches(|c: char| c == '=' || c.is_whitespace())
+            .trim()
+            .trim_matches('"');
         let k = k.to_ascii_lowercase();
         match k.as_str() {
             "host" => active = host_matches(v, host),
@@ -48,7 +53,14 @@ mod tests {
     fn host_blocks_and_negation_select_settings() {
         let text = "User top\nHost *.corp !bad.corp\n  Port=2200\nHost *\n  Port 22\nMatch exec foo\n  User nobody\n";
         let a = lookup(text, "a.corp");
-        assert_eq!(a, [("user".into(), "top".into()), ("port".into(), "2200".into()), ("port".into(), "22".into())]);
+        assert_eq!(
+            a,
+            [
+                ("user".into(), "top".into()),
+                ("port".into(), "2200".into()),
+                ("port".into(), "22".into())
+            ]
+        );
         let b = lookup(text, "bad.corp");
         assert_eq!(b, [("user".into(), "top".into()), ("port".into(), "22".into())]);
     }

@@ -55,14 +55,32 @@ fn ssh_level_errors_exit_255_with_one_line() {
     let out = amiko().args(&args).arg("true").stdin(Stdio::null()).output().unwrap();
     assert_eq!(out.status.code(), Some(255));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("host key verification failed") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("host key verification failed") && err.lines().count() == 1,
+        "{err}"
+    );
     // Nobody listening.
     let port = common::free_port();
-    let out = amiko().args(["exec", "-p", &port.to_string(), "-F", "/dev/null", "127.0.0.1", "--", "true"]).output().unwrap();
+    let out = amiko()
+        .args([
+            "exec",
+            "-p",
+            &port.to_string(),
+            "-F",
+            "/dev/null",
+            "127.0.0.1",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("connecting to"));
     // A bad option.
-    let out = amiko().args(["exec", "-o", "Frobnicate=yes", "-F", "/dev/null", "h", "--", "true"]).output().unwrap();
+    let out = amiko()
+        .args(["exec", "-o", "Frobnicate=yes", "-F", "/dev/null", "h", "--", "true"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(255));
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
@@ -81,7 +99,12 @@ fn exec_with_a_cipher_and_accept_new() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ok\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(std::fs::read_to_string(&kh).unwrap().contains("[127.0.0.1]"));
 }
 
@@ -91,11 +114,25 @@ fn shell_without_a_tty_pipes_lines() {
     let mut args = exec_args(&sshd);
     args[0] = "shell".into();
     args.pop(); // no "--"
-    let mut child =
-        amiko().args(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(b"cd /tmp\npwd\nexit 5\n").unwrap();
+    let mut child = amiko()
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"cd /tmp\npwd\nexit 5\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("/tmp"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("/tmp"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.status.code(), Some(5));
 }
 

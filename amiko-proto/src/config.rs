@@ -146,7 +146,10 @@ impl Algorithms {
                 .map(|s| s.to_string())
                 .collect();
             if found.is_empty() && op != Some('-') {
-                return Err(Error::Usage(format!("{}: unsupported algorithm '{pattern}'", kind.name())));
+                return Err(Error::Usage(format!(
+                    "{}: unsupported algorithm '{pattern}'",
+                    kind.name()
+                )));
             }
             Ok(found)
         };
@@ -230,7 +233,9 @@ impl Config {
             max_auth_attempts: 6,
             keepalive_interval: None,
             keepalive_count_max: 3,
-            auth_methods: ["publickey", "password", "keyboard-interactive"].map(String::from).to_vec(),
+            auth_methods: ["publickey", "password", "keyboard-interactive"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

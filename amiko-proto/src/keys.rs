@@ -34,7 +34,10 @@ impl PublicKey {
     /// Parses a key blob.
     pub fn from_blob(blob: &[u8]) -> Result<Self> {
         let key = ssh_key::PublicKey::from_bytes(blob).map_err(key_err)?;
-        Ok(PublicKey { blob: blob.to_vec(), data: key.key_data().clone() })
+        Ok(PublicKey {
+            blob: blob.to_vec(),
+            data: key.key_data().clone(),
+        })
     }
 
     fn from_data(data: KeyData) -> Result<Self> {
@@ -69,12 +72,16 @@ impl PublicKey {
 
     /// `type base64`, as in known_hosts and authorized_keys.
     pub fn to_openssh(&self) -> String {
-        ssh_key::PublicKey::from(self.data.clone()).to_openssh().unwrap_or_default()
+        ssh_key::PublicKey::from(self.data.clone())
+            .to_openssh()
+            .unwrap_or_default()
     }
 
     /// `SHA256:...`, as `ssh-keygen -l` prints it.
     pub fn fingerprint(&self) -> String {
-        ssh_key::PublicKey::from(self.data.clone()).fingerprint(ssh_key::HashAlg::Sha256).to_string()
+        ssh_key::PublicKey::from(self.data.clone())
+            .fingerprint(ssh_key::HashAlg::Sha256)
+            .to_string()
     }
 
     /// Verifies an SSH signature blob (`string algorithm, string signature`) over `data`; returns the algorithm.
@@ -85,9 +92,9 @@ impl PublicKey {
         r.finish()?;
         let bad = |_| Error::Key(format!("{alg} signature does not verify"));
         match (&self.data, alg.as_str()) {
-            (KeyData::Ed25519(k), "ssh-ed25519") => {
-                signature::UnparsedPublicKey::new(&signature::ED25519, &k.0).verify(data, sig).map_err(bad)?
-            }
+            (KeyData::Ed25519(k), "ssh-ed25519") => signature::UnparsedPublicKey::new(&signature::ED25519, &k.0)
+                .verify(data, sig)
+                .map_err(bad)?,
             (KeyData::Ecdsa(k), a) if a == self.key_type() => {
                 let (alg_v, size): (&'static signature::EcdsaVerificationAlgorithm, usize) = match k.curve() {
                     ssh_key::EcdsaCurve::NistP256 => (&signature::ECDSA_P256_SHA256_FIXED, 32),
@@ -102,7 +109,9 @@ impl PublicKey {
                 let mut fixed = vec![0u8; 2 * size];
                 fixed[size - r_.len()..size].copy_from_slice(r_);
                 fixed[2 * size - s_.len()..].copy_from_slice(s_);
-                signature::UnparsedPublicKey::new(alg_v, k.as_sec1_bytes()).verify(data, &fixed).map_err(bad)?
+                signature::UnparsedPublicKey::new(alg_v, k.as_sec1_bytes())
+                    .verify(data, &fixed)
+                    .map_err(bad)?
             }
             (KeyData::Rsa(k), a @ ("rsa-sha2-256" | "rsa-sha2-512" | "ssh-rsa")) => {
                 let params = match a {
@@ -110,11 +119,22 @@ impl PublicKey {
                     "rsa-sha2-512" => &signature::RSA_PKCS1_2048_8192_SHA512,
                     _ => &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
                 };
-                let n = k.n.as_positive_bytes().ok_or_else(|| Error::Key("bad RSA modulus".into()))?;
-                let e = k.e.as_positive_bytes().ok_or_else(|| Error::Key("bad RSA exponent".into()))?;
-                signature::RsaPublicKeyComponents { n, e }.verify(params, data, sig).map_err(bad)?
+                let n =
+                    k.n.as_positive_bytes()
+                        .ok_or_else(|| Error::Key("bad RSA modulus".into()))?;
+                let e =
+                    k.e.as_positive_bytes()
+                        .ok_or_else(|| Error::Key("bad RSA exponent".into()))?;
+                signature::RsaPublicKeyComponents { n, e }
+                    .verify(params, data, sig)
+                    .map_err(bad)?
             }
-            _ => return Err(Error::Key(format!("signature algorithm {alg} does not fit a {} key", self.key_type()))),
+            _ => {
+                return Err(Error::Key(format!(
+                    "signature algorithm {alg} does not fit a {} key",
+                    self.key_type()
+                )))
+            }
         }
         Ok(alg)
     }
@@ -164,9 +184,11 @@ impl PrivateKey {
         if text.contains("BEGIN OPENSSH PRIVATE KEY") {
             let mut key = ssh_key::PrivateKey::from_openssh(text).map_err(key_err)?;
             if key.is_encrypted() {
-                let pass = passphrase
-                    .ok_or_else(|| Error::Key("the key is encrypted: a passphrase is needed".into()))?;
-                key = key.decrypt(pass).map_err(|_| Error::Key("wrong passphrase for the encrypted key".into()))?;
+                let pass =
+                    passphrase.ok_or_else(|| Error::Key("the key is encrypted: a passphrase is needed".into()))?;
+                key = key
+                    .decrypt(pass)
+                    .map_err(|_| Error::Key("wrong passphrase for the encrypted key".into()))?;
             }
             return Self::from_ssh_key(key);
         }
@@ -183,7 +205,9 @@ impl PrivateKey {
                 .iter()
                 .find_map(|n| {
                     let (alg, name, size) = ecdsa_alg(n)?;
-                    EcdsaKeyPair::from_private_key_der(alg, &der).ok().map(|k| Signer::Ecdsa(k, name, size))
+                    EcdsaKeyPair::from_private_key_der(alg, &der)
+                        .ok()
+                        .map(|k| Signer::Ecdsa(k, name, size))
                 })
                 .ok_or_else(|| Error::Key("unsupported EC private key".into()))?,
             "PRIVATE KEY" => {
@@ -196,7 +220,9 @@ impl PrivateKey {
                         .iter()
                         .find_map(|n| {
                             let (alg, name, size) = ecdsa_alg(n)?;
-                            EcdsaKeyPair::from_pkcs8(alg, &der).ok().map(|k| Signer::Ecdsa(k, name, size))
+                            EcdsaKeyPair::from_pkcs8(alg, &der)
+                                .ok()
+                                .map(|k| Signer::Ecdsa(k, name, size))
                         })
                         .ok_or_else(|| Error::Key("unsupported PKCS#8 private key".into()))?
                 }
@@ -204,7 +230,11 @@ impl PrivateKey {
             other => return Err(Error::Key(format!("unsupported key file ({other})"))),
         };
         let public = public_of(&signer)?;
-        Ok(PrivateKey { signer: Arc::new(signer), public, openssh: None })
+        Ok(PrivateKey {
+            signer: Arc::new(signer),
+            public,
+            openssh: None,
+        })
     }
 
     fn from_ssh_key(key: ssh_key::PrivateKey) -> Result<Self> {
@@ -214,15 +244,20 @@ impl PrivateKey {
             ),
             KeypairData::Ecdsa(kp) => {
                 let (alg, name, size) = ecdsa_alg(kp.algorithm().as_str()).ok_or_else(|| key_err("curve"))?;
-                let k = EcdsaKeyPair::from_private_key_and_public_key(alg, kp.private_key_bytes(), kp.public_key_bytes())
-                    .map_err(key_err)?;
+                let k =
+                    EcdsaKeyPair::from_private_key_and_public_key(alg, kp.private_key_bytes(), kp.public_key_bytes())
+                        .map_err(key_err)?;
                 Signer::Ecdsa(k, name, size)
             }
             KeypairData::Rsa(kp) => Signer::Rsa(rsa_from_components(kp)?),
             _ => return Err(Error::Key(format!("unsupported key type {}", key.algorithm()))),
         };
         let public = PublicKey::from_data(key.public_key().key_data().clone())?;
-        Ok(PrivateKey { signer: Arc::new(signer), public, openssh: Some(Arc::new(key)) })
+        Ok(PrivateKey {
+            signer: Arc::new(signer),
+            public,
+            openssh: Some(Arc::new(key)),
+        })
     }
 
     /// A new Ed25519 key.
@@ -271,19 +306,31 @@ impl PrivateKey {
                 w.end_string(start);
             }
             (Signer::Rsa(k), a @ ("rsa-sha2-256" | "rsa-sha2-512")) => {
-                let params = if a == "rsa-sha2-256" { &signature::RSA_PKCS1_SHA256 } else { &signature::RSA_PKCS1_SHA512 };
+                let params = if a == "rsa-sha2-256" {
+                    &signature::RSA_PKCS1_SHA256
+                } else {
+                    &signature::RSA_PKCS1_SHA512
+                };
                 let mut sig = vec![0u8; k.public_modulus_len()];
                 k.sign(params, &rng, data, &mut sig).map_err(key_err)?;
                 w.string(algorithm).string(&sig);
             }
-            _ => return Err(Error::Key(format!("cannot sign {algorithm} with a {} key", self.public.key_type()))),
+            _ => {
+                return Err(Error::Key(format!(
+                    "cannot sign {algorithm} with a {} key",
+                    self.public.key_type()
+                )))
+            }
         }
         Ok(out)
     }
 
     /// The key as an unencrypted OpenSSH private key file (keys loaded from OpenSSH files or generated).
     pub fn to_openssh_text(&self) -> Result<String> {
-        let k = self.openssh.as_ref().ok_or_else(|| Error::Key("only OpenSSH-format keys can be written".into()))?;
+        let k = self
+            .openssh
+            .as_ref()
+            .ok_or_else(|| Error::Key("only OpenSSH-format keys can be written".into()))?;
         Ok(k.to_openssh(ssh_key::LineEnding::LF).map_err(key_err)?.to_string())
     }
 }
@@ -312,7 +359,9 @@ fn public_of(signer: &Signer) -> Result<PublicKey> {
 fn rsa_from_components(kp: &ssh_key::private::RsaKeypair) -> Result<RsaKeyPair> {
     use num_bigint::BigUint;
     let get = |m: &ssh_key::Mpint| {
-        m.as_positive_bytes().map(BigUint::from_bytes_be).ok_or_else(|| Error::Key("bad RSA component".into()))
+        m.as_positive_bytes()
+            .map(BigUint::from_bytes_be)
+            .ok_or_else(|| Error::Key("bad RSA component".into()))
     };
     let (n, e, d) = (get(&kp.public.n)?, get(&kp.public.e)?, get(&kp.private.d)?);
     let (p, q, iqmp) = (get(&kp.private.p)?, get(&kp.private.q)?, get(&kp.private.iqmp)?);
@@ -351,8 +400,12 @@ fn der_integer(out: &mut Vec<u8>, magnitude: &[u8]) {
 
 /// Decodes a PEM block: (label, DER).
 fn pem_decode(text: &str) -> Result<(String, Vec<u8>)> {
-    let begin = text.lines().find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"));
-    let label = begin.ok_or_else(|| Error::Key("not a PEM or OpenSSH key file".into()))?.to_string();
+    let begin = text
+        .lines()
+        .find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"));
+    let label = begin
+        .ok_or_else(|| Error::Key("not a PEM or OpenSSH key file".into()))?
+        .to_string();
     let b64: String = text
         .lines()
         .skip_while(|l| !l.starts_with("-----BEGIN"))
@@ -418,13 +471,24 @@ mod tests {
             let pass = if *fmt == "enc" { Some("pass") } else { None };
             if pass.is_some() {
                 assert!(PrivateKey::is_encrypted(&text));
-                assert!(PrivateKey::from_text(&text, None).unwrap_err().to_string().contains("passphrase"));
+                assert!(PrivateKey::from_text(&text, None)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("passphrase"));
                 assert!(PrivateKey::from_text(&text, Some("wrong")).is_err());
             }
             let key = PrivateKey::from_text(&text, pass).unwrap_or_else(|e| panic!("{t} {bits} {fmt}: {e}"));
             let pub_line = std::fs::read_to_string(path.with_extension("pub")).unwrap();
-            assert_eq!(key.public_key(), PublicKey::from_openssh(&pub_line).unwrap(), "{t} {fmt}");
-            let fp = Command::new("ssh-keygen").arg("-lf").arg(path.with_extension("pub")).output().unwrap();
+            assert_eq!(
+                key.public_key(),
+                PublicKey::from_openssh(&pub_line).unwrap(),
+                "{t} {fmt}"
+            );
+            let fp = Command::new("ssh-keygen")
+                .arg("-lf")
+                .arg(path.with_extension("pub"))
+                .output()
+                .unwrap();
             let fp = String::from_utf8_lossy(&fp.stdout);
             assert!(fp.contains(&key.public_key().fingerprint()), "{fp}");
             for alg in key.signature_algorithms() {

@@ -90,7 +90,9 @@ fn host_label(host: &str, port: u16) -> String {
 
 fn hashed_match(entry: &str, label: &str) -> bool {
     let mut parts = entry.trim_start_matches("|1|").split('|');
-    let (Some(salt), Some(hash)) = (parts.next(), parts.next()) else { return false };
+    let (Some(salt), Some(hash)) = (parts.next(), parts.next()) else {
+        return false;
+    };
     let (Ok(salt), Ok(hash)) = (base64ct::Base64::decode_vec(salt), base64ct::Base64::decode_vec(hash)) else {
         return false;
     };
@@ -139,16 +141,29 @@ impl KnownHosts {
             if marker != Marker::None {
                 first = fields.next().unwrap_or_default();
             }
-            let (Some(t), Some(b)) = (fields.next(), fields.next()) else { continue };
-            let Ok(key) = PublicKey::from_openssh(&format!("{t} {b}")) else { continue };
-            entries.push(Entry { line: i + 1, marker, hosts: first.to_string(), key });
+            let (Some(t), Some(b)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Ok(key) = PublicKey::from_openssh(&format!("{t} {b}")) else {
+                continue;
+            };
+            entries.push(Entry {
+                line: i + 1,
+                marker,
+                hosts: first.to_string(),
+                key,
+            });
         }
         KnownHosts { entries }
     }
 
     /// Looks `key` up for `host:port`.
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> HostKeyStatus {
-        let matching: Vec<&Entry> = self.entries.iter().filter(|e| hosts_match(&e.hosts, host, port)).collect();
+        let matching: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| hosts_match(&e.hosts, host, port))
+            .collect();
         if let Some(e) = matching.iter().find(|e| e.marker == Marker::Revoked && e.key == *key) {
             return HostKeyStatus::Revoked { line: e.line };
         }
@@ -203,13 +218,20 @@ mod tests {
         assert_eq!(kh.check("web3", 22, &k1), HostKeyStatus::Unknown);
         assert_eq!(kh.check("db", 2222, &k2), HostKeyStatus::Known);
         assert_eq!(kh.check("db", 22, &k2), HostKeyStatus::Unknown);
-        assert!(matches!(kh.check("web1", 22, &k2), HostKeyStatus::Changed { line: 3, .. }));
+        assert!(matches!(
+            kh.check("web1", 22, &k2),
+            HostKeyStatus::Changed { line: 3, .. }
+        ));
     }
 
     #[test]
     fn revoked_and_cert_authority() {
         let (k1, k2) = (key(), key());
-        let text = format!("@revoked * {}\n@cert-authority *.corp {}\n", k1.to_openssh(), k2.to_openssh());
+        let text = format!(
+            "@revoked * {}\n@cert-authority *.corp {}\n",
+            k1.to_openssh(),
+            k2.to_openssh()
+        );
         let kh = KnownHosts::parse(&text);
         assert_eq!(kh.check("any", 22, &k1), HostKeyStatus::Revoked { line: 1 });
         assert_eq!(kh.check("a.corp", 22, &k2), HostKeyStatus::Unknown);
@@ -222,7 +244,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("known_hosts");
         std::fs::write(&f, format!("{}\n", KnownHosts::entry_line("server.test", 2200, &k))).unwrap();
-        let ok = std::process::Command::new("ssh-keygen").arg("-H").arg("-f").arg(&f).output();
+        let ok = std::process::Command::new("ssh-keygen")
+            .arg("-H")
+            .arg("-f")
+            .arg(&f)
+            .output();
         if ok.is_err() {
             eprintln!("ssh-keygen missing; skipping");
             return;

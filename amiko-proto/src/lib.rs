@@ -13,10 +13,10 @@ pub use error::{DecodeError, DisconnectReason, Error, Result};
 pub mod auth;
 pub mod config;
 pub mod connection;
-pub mod rng;
 pub mod kex;
 pub mod keys;
 pub mod known_hosts;
-pub mod transport;
+pub mod rng;
 #[cfg(test)]
 mod tests;
+pub mod transport;

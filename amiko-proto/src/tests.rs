@@ -14,7 +14,11 @@ pub(crate) struct Pair {
 
 impl Pair {
     pub fn new(client_cfg: Config, server_cfg: Config) -> Pair {
-        let host_keys = vec![PrivateKey::generate_ed25519().unwrap(), rsa_host_key(), ecdsa_host_key()];
+        let host_keys = vec![
+            PrivateKey::generate_ed25519().unwrap(),
+            rsa_host_key(),
+            ecdsa_host_key(),
+        ];
         Pair {
             client: Connection::new(client_cfg, vec![]),
             server: Connection::new(server_cfg, host_keys),
@@ -53,14 +57,23 @@ impl Pair {
             while let Some(e) = self.server.poll_event() {
                 moved = true;
                 match &e {
-                    Event::AuthRequest { method: AuthMethod::Password(p), .. } if p == "pw" => {
-                        self.server.auth_accept().unwrap()
-                    }
-                    Event::AuthRequest { method: AuthMethod::PublicKeyQuery(_), .. } => self.server.auth_pk_ok().unwrap(),
-                    Event::AuthRequest { method: AuthMethod::PublicKey(_), .. } => self.server.auth_accept().unwrap(),
+                    Event::AuthRequest {
+                        method: AuthMethod::Password(p),
+                        ..
+                    } if p == "pw" => self.server.auth_accept().unwrap(),
+                    Event::AuthRequest {
+                        method: AuthMethod::PublicKeyQuery(_),
+                        ..
+                    } => self.server.auth_pk_ok().unwrap(),
+                    Event::AuthRequest {
+                        method: AuthMethod::PublicKey(_),
+                        ..
+                    } => self.server.auth_accept().unwrap(),
                     Event::AuthRequest { .. } => self.server.auth_reject(false).unwrap(),
                     Event::ChannelOpenRequest { id, .. } => self.server.channel_accept(*id).unwrap(),
-                    Event::ChannelRequest { id, want_reply: true, .. } => self.server.channel_reply(*id, true).unwrap(),
+                    Event::ChannelRequest {
+                        id, want_reply: true, ..
+                    } => self.server.channel_reply(*id, true).unwrap(),
                     _ => {}
                 }
                 self.server_events.push(e);
@@ -74,10 +87,18 @@ impl Pair {
 
     pub fn authenticate(&mut self) {
         self.run();
-        assert!(self.client_events.contains(&Event::AuthReady), "{:?}", self.client_events);
+        assert!(
+            self.client_events.contains(&Event::AuthReady),
+            "{:?}",
+            self.client_events
+        );
         self.client.auth_password("u", "pw").unwrap();
         self.run();
-        assert!(self.client_events.contains(&Event::AuthSuccess), "{:?}", self.client_events);
+        assert!(
+            self.client_events.contains(&Event::AuthSuccess),
+            "{:?}",
+            self.client_events
+        );
     }
 }
 
@@ -96,7 +117,10 @@ fn every_kex_cipher_mac_and_host_key_between_our_two_roles() {
     for k in KEX_DEFAULT {
         combos.push((*k, "ssh-ed25519", "aes128-gcm@openssh.com", "hmac-sha2-256"));
     }
-    for h in HOST_KEY_DEFAULT.iter().filter(|h| !h.contains("256") && !h.contains("521") || h.starts_with("rsa")) {
+    for h in HOST_KEY_DEFAULT
+        .iter()
+        .filter(|h| !h.contains("256") && !h.contains("521") || h.starts_with("rsa"))
+    {
         combos.push(("curve25519-sha256", h, "chacha20-poly1305@openssh.com", "hmac-sha2-256"));
     }
     for c in CIPHER_DEFAULT {
@@ -139,7 +163,13 @@ fn channel_data_flows_both_ways_across_rekeys() {
     let sid = p
         .server_events
         .iter()
-        .find_map(|e| if let Event::ChannelOpenRequest { id, .. } = e { Some(*id) } else { None })
+        .find_map(|e| {
+            if let Event::ChannelOpenRequest { id, .. } = e {
+                Some(*id)
+            } else {
+                None
+            }
+        })
         .unwrap();
     let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let (mut sent, mut got) = (0, Vec::new());
@@ -169,9 +199,16 @@ fn wrong_password_names_methods_and_max_tries_disconnects() {
         p.client.auth_password("u", "bad").unwrap();
         p.run();
     }
-    let fails = p.client_events.iter().filter(|e| matches!(e, Event::AuthFailure { .. })).count();
+    let fails = p
+        .client_events
+        .iter()
+        .filter(|e| matches!(e, Event::AuthFailure { .. }))
+        .count();
     assert_eq!(fails, 6);
-    assert!(p.client_events.iter().any(|e| matches!(e, Event::AuthFailure { methods, .. } if methods.contains(&"password".to_string()))));
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::AuthFailure { methods, .. } if methods.contains(&"password".to_string()))));
     assert!(p.client.is_closed());
 }
 
@@ -183,5 +220,11 @@ fn publickey_auth_query_then_sign() {
     p.client.auth_publickey("u", key).unwrap();
     p.run();
     assert!(p.client_events.contains(&Event::AuthSuccess));
-    assert!(p.server_events.iter().any(|e| matches!(e, Event::AuthRequest { method: AuthMethod::PublicKeyQuery(_), .. })));
+    assert!(p.server_events.iter().any(|e| matches!(
+        e,
+        Event::AuthRequest {
+            method: AuthMethod::PublicKeyQuery(_),
+            ..
+        }
+    )));
 }

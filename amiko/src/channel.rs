@@ -80,7 +80,8 @@ impl Channel {
 
     /// Runs a command (RFC 4254 §6.5).
     pub async fn exec(&self, command: &str) -> Result<()> {
-        self.request_ok(&ChannelRequest::Exec(command.into()), "the command").await
+        self.request_ok(&ChannelRequest::Exec(command.into()), "the command")
+            .await
     }
 
     /// Starts the user's shell.
@@ -90,7 +91,8 @@ impl Channel {
 
     /// Starts a subsystem such as `sftp`.
     pub async fn subsystem(&self, name: &str) -> Result<()> {
-        self.request_ok(&ChannelRequest::Subsystem(name.into()), &format!("subsystem {name}")).await
+        self.request_ok(&ChannelRequest::Subsystem(name.into()), &format!("subsystem {name}"))
+            .await
     }
 
     /// Asks for a pseudo-terminal.
@@ -100,35 +102,64 @@ impl Channel {
 
     /// Sets an environment variable; returns whether the server accepted it (OpenSSH only accepts AcceptEnv names).
     pub async fn env(&self, name: &str, value: &str) -> Result<bool> {
-        self.request(&ChannelRequest::Env { name: name.into(), value: value.into() }).await
+        self.request(&ChannelRequest::Env {
+            name: name.into(),
+            value: value.into(),
+        })
+        .await
     }
 
     /// Tells the server the terminal size changed.
     pub fn window_change(&self, cols: u32, rows: u32) -> Result<()> {
-        let req = ChannelRequest::WindowChange { cols, rows, width_px: 0, height_px: 0 };
-        self.shared().lock().conn.channel_request(self.id, &req).map_err(proto)?;
+        let req = ChannelRequest::WindowChange {
+            cols,
+            rows,
+            width_px: 0,
+            height_px: 0,
+        };
+        self.shared()
+            .lock()
+            .conn
+            .channel_request(self.id, &req)
+            .map_err(proto)?;
         self.shared().kick();
         Ok(())
     }
 
     /// Sends a signal (name without SIG, e.g. "TERM").
     pub fn signal(&self, name: &str) -> Result<()> {
-        self.shared().lock().conn.channel_request(self.id, &ChannelRequest::Signal(name.into())).map_err(proto)?;
+        self.shared()
+            .lock()
+            .conn
+            .channel_request(self.id, &ChannelRequest::Signal(name.into()))
+            .map_err(proto)?;
         self.shared().kick();
         Ok(())
     }
 
     /// Sends an exit status (server side).
     pub fn send_exit_status(&self, status: u32) -> Result<()> {
-        self.shared().lock().conn.channel_request(self.id, &ChannelRequest::ExitStatus(status)).map_err(proto)?;
+        self.shared()
+            .lock()
+            .conn
+            .channel_request(self.id, &ChannelRequest::ExitStatus(status))
+            .map_err(proto)?;
         self.shared().kick();
         Ok(())
     }
 
     /// Sends an exit signal (server side).
     pub fn send_exit_signal(&self, signal: &str, core_dumped: bool) -> Result<()> {
-        let req = ChannelRequest::ExitSignal { signal: signal.into(), core_dumped, message: String::new() };
-        self.shared().lock().conn.channel_request(self.id, &req).map_err(proto)?;
+        let req = ChannelRequest::ExitSignal {
+            signal: signal.into(),
+            core_dumped,
+            message: String::new(),
+        };
+        self.shared()
+            .lock()
+            .conn
+            .channel_request(self.id, &req)
+            .map_err(proto)?;
         self.shared().kick();
         Ok(())
     }
@@ -136,7 +167,9 @@ impl Channel {
     fn poll_read_inner(&self, cx: &mut Context<'_>, stderr: bool, buf: &mut [u8]) -> Poll<Result<usize>> {
         let mut g = self.shared().lock();
         let id = self.id;
-        let Some(c) = g.conn.channel(id) else { return Poll::Ready(Ok(0)) };
+        let Some(c) = g.conn.channel(id) else {
+            return Poll::Ready(Ok(0));
+        };
         if c.readable(stderr) > 0 {
             let r = g.conn.channel_recv(id, stderr, buf).map_err(proto);
             drop(g);
@@ -162,7 +195,9 @@ impl Channel {
             return Poll::Ready(Err(e.clone()));
         }
         let id = self.id;
-        let Some(c) = g.conn.channel(id) else { return Poll::Ready(Err(proto(amiko_proto::Error::ChannelClosed))) };
+        let Some(c) = g.conn.channel(id) else {
+            return Poll::Ready(Err(proto(amiko_proto::Error::ChannelClosed)));
+        };
         if c.state != ChannelState::Open || c.close_received() {
             return Poll::Ready(Err(proto(amiko_proto::Error::ChannelClosed)));
         }
@@ -227,23 +262,21 @@ impl Channel {
     pub async fn read_to_end_both(&mut self, out: &mut Vec<u8>, err: &mut Vec<u8>) -> Result<()> {
         let id = self.id;
         self.shared()
-            .wait(|g: &mut Inner| {
-                loop {
-                    let c = g.conn.channel(id)?;
-                    let (o, e) = (c.readable(false), c.readable(true));
-                    let done = c.eof_received || c.state == ChannelState::Closed;
-                    if o == 0 && e == 0 {
-                        return if done { Some(Ok(())) } else { None };
-                    }
-                    for (stderr, dst) in [(false, &mut *out), (true, &mut *err)] {
-                        let r = g.conn.channel_consume_with(id, stderr, |a, b| {
-                            dst.extend_from_slice(a);
-                            dst.extend_from_slice(b);
-                            a.len() + b.len()
-                        });
-                        if let Err(e) = r {
-                            return Some(Err(proto(e)));
-                        }
+            .wait(|g: &mut Inner| loop {
+                let c = g.conn.channel(id)?;
+                let (o, e) = (c.readable(false), c.readable(true));
+                let done = c.eof_received || c.state == ChannelState::Closed;
+                if o == 0 && e == 0 {
+                    return if done { Some(Ok(())) } else { None };
+                }
+                for (stderr, dst) in [(false, &mut *out), (true, &mut *err)] {
+                    let r = g.conn.channel_consume_with(id, stderr, |a, b| {
+                        dst.extend_from_slice(a);
+                        dst.extend_from_slice(b);
+                        a.len() + b.len()
+                    });
+                    if let Err(e) = r {
+                        return Some(Err(proto(e)));
                     }
                 }
             })
@@ -274,18 +307,28 @@ impl Channel {
 
     /// Whether the peer sent EOF or closed.
     pub fn is_eof(&self) -> bool {
-        self.shared().lock().conn.channel(self.id).is_none_or(|c| c.eof_received)
+        self.shared()
+            .lock()
+            .conn
+            .channel(self.id)
+            .is_none_or(|c| c.eof_received)
     }
 
     /// Whether the channel is closed (by either side) or gone.
     pub fn is_closed(&self) -> bool {
         let g = self.shared().lock();
-        g.conn.channel(self.id).is_none_or(|c| c.state == ChannelState::Closed || c.close_received())
+        g.conn
+            .channel(self.id)
+            .is_none_or(|c| c.state == ChannelState::Closed || c.close_received())
     }
 
     /// Bytes ready to read now, stdout or stderr.
     pub fn readable(&self, stderr: bool) -> usize {
-        self.shared().lock().conn.channel(self.id).map_or(0, |c| c.readable(stderr))
+        self.shared()
+            .lock()
+            .conn
+            .channel(self.id)
+            .map_or(0, |c| c.readable(stderr))
     }
 }
 

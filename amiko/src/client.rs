@@ -54,7 +54,11 @@ impl ClientConfig {
             user: user.into(),
             password: None,
             keys: Vec::new(),
-            host_keys: HostKeyCheck { policy: HostKeyPolicy::Reject, files, extra: String::new() },
+            host_keys: HostKeyCheck {
+                policy: HostKeyPolicy::Reject,
+                files,
+                extra: String::new(),
+            },
             proto: Config::new(Role::Client),
             connect_timeout: None,
             kbd_interactive: None,
@@ -71,8 +75,13 @@ pub fn home_dir() -> Option<PathBuf> {
 /// Loads a private key file (OpenSSH or PEM), with a passphrase if it is encrypted.
 pub fn load_key_file(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    PrivateKey::from_text(&text, passphrase)
-        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim_start_matches("key error: "))))
+    PrivateKey::from_text(&text, passphrase).map_err(|e| {
+        Error::Config(format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().trim_start_matches("key error: ")
+        ))
+    })
 }
 
 /// What a command printed and how it ended.
@@ -112,7 +121,9 @@ impl Client {
         let addr = format!("{}:{port}", host.trim_start_matches('[').trim_end_matches(']'));
         let connect = TcpStream::connect(addr.clone());
         let stream = match config.connect_timeout {
-            Some(t) => tokio::time::timeout(t, connect).await.map_err(|_| Error::ConnectTimeout(addr.clone()))?,
+            Some(t) => tokio::time::timeout(t, connect)
+                .await
+                .map_err(|_| Error::ConnectTimeout(addr.clone()))?,
             None => connect.await,
         }
         .map_err(|e| Error::io(format!("connecting to {addr}"), e))?;
@@ -199,7 +210,10 @@ impl Client {
 
     /// Ends the connection (channels stop working).
     pub fn disconnect(&self) {
-        self.shared().lock().conn.disconnect(amiko_proto::DisconnectReason::ByApplication, "bye");
+        self.shared()
+            .lock()
+            .conn
+            .disconnect(amiko_proto::DisconnectReason::ByApplication, "bye");
         self.shared().kick();
     }
 }
@@ -278,10 +292,17 @@ async fn authenticate(shared: &Shared, cfg: &ClientConfig) -> Result<Option<Stri
                     break;
                 }
                 Event::Banner(b) => banner.get_or_insert_with(String::new).push_str(&b),
-                Event::AuthInfoRequest { name, instruction, prompts } => {
+                Event::AuthInfoRequest {
+                    name,
+                    instruction,
+                    prompts,
+                } => {
                     let answers = match &cfg.kbd_interactive {
                         Some(f) => f(&name, &instruction, &prompts),
-                        None => prompts.iter().map(|_| cfg.password.clone().unwrap_or_default()).collect(),
+                        None => prompts
+                            .iter()
+                            .map(|_| cfg.password.clone().unwrap_or_default())
+                            .collect(),
                     };
                     shared.lock().conn.auth_info_response(&answers).map_err(Error::Proto)?;
                     shared.kick();
@@ -293,7 +314,11 @@ async fn authenticate(shared: &Shared, cfg: &ClientConfig) -> Result<Option<Stri
     tried.dedup();
     Err(Error::Auth {
         user: user.to_string(),
-        tried: if tried.is_empty() { "nothing (no credentials given)".into() } else { tried.join(",") },
+        tried: if tried.is_empty() {
+            "nothing (no credentials given)".into()
+        } else {
+            tried.join(",")
+        },
         allowed: allowed.join(","),
     })
 }

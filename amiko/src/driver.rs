@@ -115,7 +115,11 @@ impl Inner {
     pub(crate) fn route_events(&mut self) {
         while let Some(ev) = self.conn.poll_event() {
             match ev {
-                Event::ChannelOpenFailed { id, reason, description } => {
+                Event::ChannelOpenFailed {
+                    id,
+                    reason,
+                    description,
+                } => {
                     self.notes.entry(id).or_default().open_failed = Some((reason, description));
                 }
                 Event::ChannelReply { id, success } => self.notes.entry(id).or_default().replies.push_back(success),
@@ -131,7 +135,8 @@ impl Inner {
                     if self.events.len() < MAX_APP_EVENTS {
                         self.events.push_back(other);
                     } else {
-                        self.conn.disconnect(DisconnectReason::ByApplication, "too many unhandled events");
+                        self.conn
+                            .disconnect(DisconnectReason::ByApplication, "too many unhandled events");
                     }
                 }
             }
@@ -166,7 +171,11 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             if g.error.is_some() && g.conn.is_closed() {
                 return;
             }
-            let chunk = if g.conn.is_authenticated() { READ_CHUNK } else { PRE_AUTH_READ_CHUNK };
+            let chunk = if g.conn.is_authenticated() {
+                READ_CHUNK
+            } else {
+                PRE_AUTH_READ_CHUNK
+            };
             (chunk, g.conn.poll_timeout())
         };
         let sleep = async {
@@ -248,7 +257,10 @@ pub(crate) struct Owner {
 
 impl Drop for Owner {
     fn drop(&mut self) {
-        self.shared.lock().conn.disconnect(DisconnectReason::ByApplication, "closed by application");
+        self.shared
+            .lock()
+            .conn
+            .disconnect(DisconnectReason::ByApplication, "closed by application");
         self.shared.kick();
     }
 }

@@ -44,7 +44,11 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>, e: std::io::Error) -> Self {
-        Error::Io { context: context.into(), message: e.to_string(), kind: e.kind() }
+        Error::Io {
+            context: context.into(),
+            message: e.to_string(),
+            kind: e.kind(),
+        }
     }
 
     /// The disconnect reason when the peer ended the connection with one.

@@ -52,7 +52,11 @@ impl HostKeyCheck {
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Result<()> {
         let known = KnownHosts::parse(&self.load());
         let fp = key.fingerprint();
-        let label = if port == 22 { host.to_string() } else { format!("[{host}]:{port}") };
+        let label = if port == 22 {
+            host.to_string()
+        } else {
+            format!("[{host}]:{port}")
+        };
         match known.check(host, port, key) {
             HostKeyStatus::Known => Ok(()),
             HostKeyStatus::Revoked { line } => Err(Error::HostKey(format!(
@@ -64,7 +68,10 @@ impl HostKeyCheck {
                     "REMOTE HOST IDENTIFICATION HAS CHANGED for {label}: the server sent {} key {fp}, but known_hosts \
                      line {line} ({}) has {existing}",
                     key.key_type(),
-                    self.files.first().map(|p| p.display().to_string()).unwrap_or_else(|| "in memory".into()),
+                    self.files
+                        .first()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "in memory".into()),
                 )))
             }
             HostKeyStatus::Changed { .. } => Ok(()),

@@ -14,7 +14,11 @@ fn options(sshd: &Sshd) -> ConnectOptions {
         port: sshd.port,
         username: sshd.user.clone(),
         password: sshd.password.clone(),
-        key_filename: if sshd.password.is_some() { vec![] } else { vec![sshd.client_key.clone()] },
+        key_filename: if sshd.password.is_some() {
+            vec![]
+        } else {
+            vec![sshd.client_key.clone()]
+        },
         ..Default::default()
     }
 }
@@ -29,7 +33,9 @@ fn sshclient_exec_command_with_autoadd_and_stdin() {
     assert!(client.connect("127.0.0.1", options(&sshd)).is_err());
     client.set_missing_host_key_policy(HostKeyPolicy::AutoAdd);
     client.connect("127.0.0.1", options(&sshd)).unwrap();
-    assert!(std::fs::read_to_string(&kh).unwrap().contains(&format!("[127.0.0.1]:{}", sshd.port)));
+    assert!(std::fs::read_to_string(&kh)
+        .unwrap()
+        .contains(&format!("[127.0.0.1]:{}", sshd.port)));
 
     let (_i, mut out, _e) = client.exec_command("uname -n").unwrap();
     let mut s = String::new();
@@ -75,7 +81,7 @@ fn transport_channel_recv_loop_and_reuse_error() {
     ch.exec_command("whoami").unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut out = Vec::new();
-    while !(ch.exit_status_ready() && !ch.recv_ready()) && Instant::now() < deadline {
+    while (ch.recv_ready() || !ch.exit_status_ready()) && Instant::now() < deadline {
         if ch.recv_ready() {
             out.extend(ch.recv(1024).unwrap());
         } else {
@@ -100,7 +106,7 @@ fn invoke_shell_keeps_state_and_exit_closes() {
     let mut reader = shell.clone();
     reader.settimeout(Some(Duration::from_millis(100)));
     let mut seen = String::new();
-    let mut wait_for = |want: &str, seen: &mut String| {
+    let wait_for = |want: &str, seen: &mut String| {
         let deadline = Instant::now() + Duration::from_secs(10);
         while !seen.contains(want) && Instant::now() < deadline {
             if let Ok(b) = reader.recv(4096) {

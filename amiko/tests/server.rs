@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use amiko::server::{AuthDecision, Handler, Server, ServerConfig, SimpleAuth};
+use amiko::server::{Handler, Server, ServerConfig, SimpleAuth};
 use amiko::PrivateKey;
 
 struct TestServer {
@@ -41,11 +41,20 @@ fn ssh_available() -> bool {
     true
 }
 
-fn start(configure: impl FnOnce(&mut ServerConfig), handler: impl FnOnce(amiko::PublicKey) -> Arc<dyn Handler>) -> TestServer {
+fn start(
+    configure: impl FnOnce(&mut ServerConfig),
+    handler: impl FnOnce(amiko::PublicKey) -> Arc<dyn Handler>,
+) -> TestServer {
     let dir = common::temp_dir("amiko-server");
     let client_key = dir.join("id_ed25519");
-    assert!(Command::new("ssh-keygen").args(["-q", "-N", "", "-t", "ed25519", "-f"]).arg(&client_key).status().unwrap().success());
-    let pubkey = amiko::PublicKey::from_openssh(&std::fs::read_to_string(client_key.with_extension("pub")).unwrap()).unwrap();
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
+        .arg(&client_key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey =
+        amiko::PublicKey::from_openssh(&std::fs::read_to_string(client_key.with_extension("pub")).unwrap()).unwrap();
     let host_keys = vec![
         PrivateKey::generate_ed25519().unwrap(),
         PrivateKey::from_text(include_str!("../../amiko-proto/tests/data/rsa2048.pem"), None).unwrap(),
@@ -60,7 +69,11 @@ fn start(configure: impl FnOnce(&mut ServerConfig), handler: impl FnOnce(amiko::
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let kh = known_hosts.clone();
     let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let server = Server::bind("127.0.0.1:0", cfg, handler).await.unwrap();
             let port = server.local_addr().unwrap().port();
@@ -74,28 +87,45 @@ fn start(configure: impl FnOnce(&mut ServerConfig), handler: impl FnOnce(amiko::
         });
     });
     let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    TestServer { port, dir, client_key, known_hosts, stop: Some(stop_tx), thread: Some(thread) }
+    TestServer {
+        port,
+        dir,
+        client_key,
+        known_hosts,
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
 }
 
 fn keys_only(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
-    Arc::new(SimpleAuth { authorized_keys: vec![pubkey], ..Default::default() })
+    Arc::new(SimpleAuth {
+        authorized_keys: vec![pubkey],
+        ..Default::default()
+    })
 }
 
 impl TestServer {
     fn ssh(&self, extra: &[&str], command: &str, stdin: &[u8]) -> Output {
         let mut c = Command::new("ssh");
-        c.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR"])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .arg("-i")
-            .arg(&self.client_key)
-            .args(["-p", &self.port.to_string()])
-            .args(extra)
-            .arg("tester@127.0.0.1")
-            .arg(command)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+        .arg("-i")
+        .arg(&self.client_key)
+        .args(["-p", &self.port.to_string()])
+        .args(extra)
+        .arg("tester@127.0.0.1")
+        .arg(command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         let mut i = child.stdin.take().unwrap();
         let data = stdin.to_vec();
@@ -115,8 +145,17 @@ fn openssh_client_runs_commands_with_every_algorithm() {
     }
     let s = start(|_| {}, keys_only);
     let out = s.ssh(&[], "echo out; echo err >&2; exit 3", b"");
-    assert_eq!((out.stdout.as_slice(), out.stderr.as_slice(), out.status.code()), (&b"out\n"[..], &b"err\n"[..], Some(3)));
-    for kex in ["curve25519-sha256", "ecdh-sha2-nistp256", "ecdh-sha2-nistp384", "ecdh-sha2-nistp521", "diffie-hellman-group14-sha256"] {
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice(), out.status.code()),
+        (&b"out\n"[..], &b"err\n"[..], Some(3))
+    );
+    for kex in [
+        "curve25519-sha256",
+        "ecdh-sha2-nistp256",
+        "ecdh-sha2-nistp384",
+        "ecdh-sha2-nistp521",
+        "diffie-hellman-group14-sha256",
+    ] {
         let out = s.ssh(&["-o", &format!("KexAlgorithms={kex}")], "echo $((1+1))", b"");
         assert_eq!(out.stdout, b"2\n", "{kex}: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -141,7 +180,12 @@ fn openssh_client_streams_stdin_both_ways() {
     let data: Vec<u8> = (0..20_000_000u32).map(|i| (i % 251) as u8).collect();
     let out = s.ssh(&[], "cat", &data);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.stdout == data, "echoed {} bytes, sent {}", out.stdout.len(), data.len());
+    assert!(
+        out.stdout == data,
+        "echoed {} bytes, sent {}",
+        out.stdout.len(),
+        data.len()
+    );
     let out = s.ssh(&[], "wc -c", &data);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), data.len().to_string());
 }
@@ -167,7 +211,11 @@ fn wrong_key_is_refused_and_max_auth_tries_disconnects() {
     let s = start(|c| c.proto.max_auth_attempts = 2, |_| Arc::new(SimpleAuth::default()));
     let out = s.ssh(&[], "true", b"");
     assert_eq!(out.status.code(), Some(255));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -175,14 +223,29 @@ fn openssh_client_logs_in_with_password_and_keyboard_interactive() {
     if !ssh_available() {
         return;
     }
-    let s = start(|_| {}, |_| Arc::new(SimpleAuth { password: Some("open sesame".into()), ..Default::default() }));
+    let s = start(
+        |_| {},
+        |_| {
+            Arc::new(SimpleAuth {
+                password: Some("open sesame".into()),
+                ..Default::default()
+            })
+        },
+    );
     // ssh reads the password from SSH_ASKPASS when told to (OpenSSH ≥ 8.4), no terminal needed.
     let askpass = s.dir.join("askpass.sh");
     std::fs::write(&askpass, "#!/bin/sh\necho 'open sesame'\n").unwrap();
     Command::new("chmod").arg("755").arg(&askpass).status().unwrap();
     for method in ["password", "keyboard-interactive"] {
         let out = Command::new("ssh")
-            .args(["-o", "StrictHostKeyChecking=yes", "-o", "LogLevel=ERROR", "-o", "PubkeyAuthentication=no"])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "LogLevel=ERROR",
+                "-o",
+                "PubkeyAuthentication=no",
+            ])
             .arg("-o")
             .arg(format!("PreferredAuthentications={method}"))
             .arg("-o")
@@ -194,7 +257,12 @@ fn openssh_client_logs_in_with_password_and_keyboard_interactive() {
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), method, "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            method,
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -205,7 +273,11 @@ fn garbage_on_one_connection_does_not_disturb_another() {
     }
     let s = start(|_| {}, keys_only);
     let mut bad = Vec::new();
-    for junk in [&b"SSH-2.0-evil\r\n\x00\x10\x00\x00\x00garbage-length"[..], &[b'A'; 300][..], b"SSH-1.5-old\r\n"] {
+    for junk in [
+        &b"SSH-2.0-evil\r\n\x00\x10\x00\x00\x00garbage-length"[..],
+        &[b'A'; 300][..],
+        b"SSH-1.5-old\r\n",
+    ] {
         let mut t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
         t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         t.write_all(junk).unwrap();

@@ -20,7 +20,9 @@ async fn connect(sshd: &Sshd, c: ClientConfig) -> amiko::Result<Client> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kex_host_key_cipher_and_mac_interoperates() {
-    let Some(sshd) = Sshd::start_with("KexAlgorithms +diffie-hellman-group14-sha256") else { return };
+    let Some(sshd) = Sshd::start_with("KexAlgorithms +diffie-hellman-group14-sha256") else {
+        return;
+    };
     let kex: Vec<&str> = amiko_proto::config::KEX_DEFAULT
         .iter()
         .copied()
@@ -44,7 +46,9 @@ async fn every_kex_host_key_cipher_and_mac_interoperates() {
         let mut cfg = config(&sshd);
         let a = &mut cfg.proto.algorithms;
         (a.kex, a.host_key, a.cipher, a.mac) = (vec![k.into()], vec![h.into()], vec![c.into()], vec![m.into()]);
-        let client = connect(&sshd, cfg).await.unwrap_or_else(|e| panic!("{k} {h} {c} {m}: {e}"));
+        let client = connect(&sshd, cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{k} {h} {c} {m}: {e}"));
         let out = client.exec("echo ok-$((6*7))").await.unwrap();
         assert_eq!(out.stdout, b"ok-42\n", "{k} {h} {c} {m}");
         assert_eq!(out.exit_status, Some(0));
@@ -56,7 +60,10 @@ async fn stdin_stdout_stderr_and_exit_status() {
     let Some(sshd) = Sshd::start() else { return };
     let client = connect(&sshd, config(&sshd)).await.unwrap();
     let out = client.exec("echo out; echo err >&2; exit 42").await.unwrap();
-    assert_eq!((out.stdout.as_slice(), out.stderr.as_slice(), out.exit_status), (&b"out\n"[..], &b"err\n"[..], Some(42)));
+    assert_eq!(
+        (out.stdout.as_slice(), out.stderr.as_slice(), out.exit_status),
+        (&b"out\n"[..], &b"err\n"[..], Some(42))
+    );
     let mut ch = client.open_session().await.unwrap();
     ch.exec("read A; read B; echo \"$B $A\"").await.unwrap();
     ch.write_all_data(b"one\ntwo\n").await.unwrap();
@@ -78,10 +85,14 @@ async fn password_and_keyboard_interactive_auth() {
     cfg.host_keys.files = vec![sshd.known_hosts.clone()];
     cfg.password = Some(pw.clone());
     let client = connect(&sshd, cfg).await.unwrap();
-    assert_eq!(client.exec("whoami").await.unwrap().stdout, format!("{}\n", sshd.user).as_bytes());
+    assert_eq!(
+        client.exec("whoami").await.unwrap().stdout,
+        format!("{}\n", sshd.user).as_bytes()
+    );
 
     // keyboard-interactive goes through PAM in OpenSSH.
-    let Some(pam) = Sshd::start_with("UsePAM yes\nPasswordAuthentication no\nAuthenticationMethods keyboard-interactive")
+    let Some(pam) =
+        Sshd::start_with("UsePAM yes\nPasswordAuthentication no\nAuthenticationMethods keyboard-interactive")
     else {
         return;
     };
@@ -94,9 +105,18 @@ async fn password_and_keyboard_interactive_auth() {
         seen.lock().unwrap().extend(p.iter().map(|x| x.0.clone()));
         p.iter().map(|_| answer.clone()).collect()
     }));
-    let client = Client::connect("127.0.0.1", pam.port, cfg).await.unwrap_or_else(|e| panic!("{e}\n{}", pam.log()));
+    let client = Client::connect("127.0.0.1", pam.port, cfg)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", pam.log()));
     assert_eq!(client.exec("true").await.unwrap().exit_status, Some(0));
-    assert!(prompts.lock().unwrap().iter().any(|p| p.to_lowercase().contains("password")), "{prompts:?}");
+    assert!(
+        prompts
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|p| p.to_lowercase().contains("password")),
+        "{prompts:?}"
+    );
 }
 
 #[tokio::test]
@@ -106,7 +126,10 @@ async fn wrong_password_names_the_allowed_methods() {
     cfg.host_keys.files = vec![sshd.known_hosts.clone()];
     cfg.password = Some("definitely-wrong".into());
     let err = connect(&sshd, cfg).await.err().expect("must fail").to_string();
-    assert!(err.contains("authentication failed") && err.contains("publickey") && err.contains("password"), "{err}");
+    assert!(
+        err.contains("authentication failed") && err.contains("publickey") && err.contains("password"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -146,10 +169,15 @@ async fn publickey_auth_with_every_key_type_and_format() {
             assert!(err.contains("passphrase"), "{err}");
         }
         cfg.keys = vec![amiko::load_key_file(&path, (!pass.is_empty()).then_some(*pass)).unwrap()];
-        let client = connect(&sshd, cfg).await.unwrap_or_else(|e| panic!("{t} {bits} {fmt}: {e}"));
+        let client = connect(&sshd, cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{t} {bits} {fmt}: {e}"));
         assert_eq!(client.exec("true").await.unwrap().exit_status, Some(0));
     }
-    assert!(sshd.log().contains("rsa-sha2-512"), "RSA keys sign with rsa-sha2-512 (server-sig-algs)");
+    assert!(
+        sshd.log().contains("rsa-sha2-512"),
+        "RSA keys sign with rsa-sha2-512 (server-sig-algs)"
+    );
 }
 
 #[tokio::test]
@@ -166,22 +194,34 @@ async fn changed_host_key_is_refused_before_any_credential() {
     assert!(err.contains("CHANGED") && err.contains("SHA256:"), "{err}");
     std::thread::sleep(std::time::Duration::from_millis(300));
     let log = sshd.log();
-    assert!(!log.contains("userauth-request"), "no authentication may reach the server:\n{log}");
+    assert!(
+        !log.contains("userauth-request"),
+        "no authentication may reach the server:\n{log}"
+    );
 
     // Unknown host: refused by default, accepted and saved with AcceptNew.
     let empty = sshd.dir.join("empty_known_hosts");
     let mut cfg = config(&sshd);
     cfg.host_keys.files = vec![empty.clone()];
-    assert!(connect(&sshd, cfg.clone()).await.err().unwrap().to_string().contains("verification failed"));
+    assert!(connect(&sshd, cfg.clone())
+        .await
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("verification failed"));
     cfg.host_keys.policy = HostKeyPolicy::AcceptNew;
     connect(&sshd, cfg.clone()).await.unwrap();
-    assert!(std::fs::read_to_string(&empty).unwrap().contains(&format!("[127.0.0.1]:{}", sshd.port)));
+    assert!(std::fs::read_to_string(&empty)
+        .unwrap()
+        .contains(&format!("[127.0.0.1]:{}", sshd.port)));
     cfg.host_keys.policy = HostKeyPolicy::Reject;
     connect(&sshd, cfg).await.expect("now known");
 }
 
 fn sha256(data: &[u8]) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref().to_vec()
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,7 +241,11 @@ async fn large_transfers_both_ways_with_rekeys() {
     let client = connect(&sshd, cfg).await.unwrap();
     // A directory the test user can write to.
     let dir = common::temp_dir("big");
-    std::process::Command::new("chmod").arg("777").arg(&dir).status().unwrap();
+    std::process::Command::new("chmod")
+        .arg("777")
+        .arg(&dir)
+        .status()
+        .unwrap();
     let path = dir.join("big");
     // Upload: the remote `cat` writes it; we check the file.
     let mut ch = client.open_session().await.unwrap();
@@ -210,13 +254,22 @@ async fn large_transfers_both_ways_with_rekeys() {
     ch.eof().await.unwrap();
     let (mut o, mut e) = (Vec::new(), Vec::new());
     ch.read_to_end_both(&mut o, &mut e).await.unwrap();
-    assert_eq!(ch.wait_exit().await.unwrap().0, Some(0), "{}", String::from_utf8_lossy(&e));
+    assert_eq!(
+        ch.wait_exit().await.unwrap().0,
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&e)
+    );
     assert_eq!(sha256(&std::fs::read(&path).unwrap()), want, "upload corrupted");
     // Download the same file.
     let out = client.exec(&format!("cat {}", path.display())).await.unwrap();
     assert_eq!(out.stdout.len(), SIZE);
     assert_eq!(sha256(&out.stdout), want, "download corrupted");
-    assert!(client.kex_count() >= 5, "expected rekeys every 64 MiB, got {} kex", client.kex_count());
+    assert!(
+        client.kex_count() >= 5,
+        "expected rekeys every 64 MiB, got {} kex",
+        client.kex_count()
+    );
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -227,7 +280,9 @@ async fn a_hundred_channels_in_parallel_on_one_connection() {
     let mut tasks = Vec::new();
     for i in 0..100 {
         let c = client.clone();
-        tasks.push(tokio::spawn(async move { (i, c.exec(&format!("echo {i}; sleep 0.2")).await) }));
+        tasks.push(tokio::spawn(async move {
+            (i, c.exec(&format!("echo {i}; sleep 0.2")).await)
+        }));
     }
     for t in tasks {
         let (i, r) = t.await.unwrap();
@@ -257,11 +312,16 @@ async fn channel_is_a_stream_both_ways() {
 
 #[tokio::test]
 async fn env_signal_and_exit_signal() {
-    let Some(sshd) = Sshd::start_with("AcceptEnv AMIKO_*") else { return };
+    let Some(sshd) = Sshd::start_with("AcceptEnv AMIKO_*") else {
+        return;
+    };
     let client = connect(&sshd, config(&sshd)).await.unwrap();
     let mut ch = client.open_session().await.unwrap();
     assert!(ch.env("AMIKO_X", "hello").await.unwrap());
-    assert!(!ch.env("OTHER", "no").await.unwrap(), "sshd refuses names outside AcceptEnv");
+    assert!(
+        !ch.env("OTHER", "no").await.unwrap(),
+        "sshd refuses names outside AcceptEnv"
+    );
     ch.exec("echo $AMIKO_X; exec sleep 30").await.unwrap();
     let mut buf = [0u8; 6];
     let n = ch.read(&mut buf).await.unwrap();
@@ -304,7 +364,9 @@ async fn banner_reaches_the_caller() {
     let dir = common::temp_dir("banner");
     let banner = dir.join("banner");
     std::fs::write(&banner, "Welcome to the test sshd\n").unwrap();
-    let Some(sshd) = Sshd::start_with(&format!("Banner {}", banner.display())) else { return };
+    let Some(sshd) = Sshd::start_with(&format!("Banner {}", banner.display())) else {
+        return;
+    };
     let client = connect(&sshd, config(&sshd)).await.unwrap();
     assert_eq!(client.banner(), Some("Welcome to the test sshd\n"));
     std::fs::remove_dir_all(&dir).ok();

@@ -34,7 +34,9 @@ impl Connection {
             return Err(Error::Usage("authentication requests are for clients".into()));
         }
         match self.client_auth.state {
-            State::WaitService => Err(Error::Usage("authentication is not ready yet (wait for AuthReady)".into())),
+            State::WaitService => Err(Error::Usage(
+                "authentication is not ready yet (wait for AuthReady)".into(),
+            )),
             State::Done => Err(Error::Usage("already authenticated".into())),
             State::Ready if self.client_auth.in_flight.is_some() => {
                 Err(Error::Usage("an authentication attempt is already under way".into()))
@@ -48,7 +50,11 @@ impl Connection {
 
     fn auth_request_header(user: &str, method: &str) -> Vec<u8> {
         let mut p = Vec::with_capacity(128);
-        Writer::new(&mut p).u8(msg::USERAUTH_REQUEST).string(user).string("ssh-connection").string(method);
+        Writer::new(&mut p)
+            .u8(msg::USERAUTH_REQUEST)
+            .string(user)
+            .string("ssh-connection")
+            .string(method);
         p
     }
 
@@ -79,7 +85,10 @@ impl Connection {
         .to_string();
         self.auth_begin("publickey")?;
         let mut p = Self::auth_request_header(user, "publickey");
-        Writer::new(&mut p).bool(false).string(&alg).string(key.public_key().blob());
+        Writer::new(&mut p)
+            .bool(false)
+            .string(&alg)
+            .string(key.public_key().blob());
         self.client_auth.pending_key = Some((user.to_string(), key, alg));
         self.send(&p)
     }
@@ -135,7 +144,12 @@ impl Connection {
                 Ok(())
             }
             msg::USERAUTH_FAILURE if self.client_auth.in_flight.is_some() => {
-                let methods = r.name_list()?.split(',').filter(|s| !s.is_empty()).map(String::from).collect();
+                let methods = r
+                    .name_list()?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect();
                 let partial = r.bool()?;
                 self.client_auth.in_flight = None;
                 self.client_auth.pending_key = None;
@@ -156,13 +170,20 @@ impl Connection {
                     for _ in 0..n {
                         prompts.push((r.utf8()?.to_string(), r.bool()?));
                     }
-                    self.events.push_back(Event::AuthInfoRequest { name, instruction, prompts });
+                    self.events.push_back(Event::AuthInfoRequest {
+                        name,
+                        instruction,
+                        prompts,
+                    });
                     Ok(())
                 }
                 Some("password") => {
                     // PASSWD_CHANGEREQ: changing an expired password is not supported; report a failure.
                     self.client_auth.in_flight = None;
-                    self.events.push_back(Event::AuthFailure { methods: vec![], partial: false });
+                    self.events.push_back(Event::AuthFailure {
+                        methods: vec![],
+                        partial: false,
+                    });
                     Ok(())
                 }
                 _ => Err(Error::protocol("unexpected message 60")),
@@ -172,9 +193,15 @@ impl Connection {
     }
 
     fn sign_pending_key(&mut self) -> Result<()> {
-        let (user, key, alg) =
-            self.client_auth.pending_key.take().ok_or_else(|| Error::protocol("PK_OK without a key query"))?;
-        let sid = self.session_id().ok_or_else(|| Error::protocol("no session id"))?.to_vec();
+        let (user, key, alg) = self
+            .client_auth
+            .pending_key
+            .take()
+            .ok_or_else(|| Error::protocol("PK_OK without a key query"))?;
+        let sid = self
+            .session_id()
+            .ok_or_else(|| Error::protocol("no session id"))?
+            .to_vec();
         let blob = key.public_key().blob().to_vec();
         let data = super::publickey_signed_data(&sid, &user, &alg, &blob);
         let sig = key.sign(&alg, &data)?;

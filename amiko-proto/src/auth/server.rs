@@ -75,7 +75,9 @@ impl Connection {
                 self.events.push_back(Event::AuthRequest { user, method });
                 Ok(())
             }
-            kind => Err(Error::protocol(format!("unexpected authentication message {kind} from client"))),
+            kind => Err(Error::protocol(format!(
+                "unexpected authentication message {kind} from client"
+            ))),
         }
     }
 
@@ -107,7 +109,11 @@ impl Connection {
                     let sid = self.session_id().unwrap_or_default().to_vec();
                     let data = super::publickey_signed_data(&sid, &user, &alg, &blob);
                     if key.verify(&data, sig).ok().as_deref() != Some(alg.as_str()) {
-                        self.server_auth.pending = Some(Pending { user, method: "publickey", key: None });
+                        self.server_auth.pending = Some(Pending {
+                            user,
+                            method: "publickey",
+                            key: None,
+                        });
                         return self.auth_reject(false);
                     }
                     (AuthMethod::PublicKey(key), "publickey", None)
@@ -117,18 +123,30 @@ impl Connection {
             }
             "keyboard-interactive" => (AuthMethod::KeyboardInteractive(None), "keyboard-interactive", None),
             _ => {
-                self.server_auth.pending = Some(Pending { user, method: "none", key: None });
+                self.server_auth.pending = Some(Pending {
+                    user,
+                    method: "none",
+                    key: None,
+                });
                 return self.auth_reject(false);
             }
         };
-        self.server_auth.pending = Some(Pending { user: user.clone(), method: tag, key });
+        self.server_auth.pending = Some(Pending {
+            user: user.clone(),
+            method: tag,
+            key,
+        });
         self.events.push_back(Event::AuthRequest { user, method });
         Ok(())
     }
 
     /// Server: accepts the pending authentication request.
     pub fn auth_accept(&mut self) -> Result<()> {
-        let p = self.server_auth.pending.take().ok_or_else(|| Error::Usage("no authentication request".into()))?;
+        let p = self
+            .server_auth
+            .pending
+            .take()
+            .ok_or_else(|| Error::Usage("no authentication request".into()))?;
         self.send(&[msg::USERAUTH_SUCCESS])?;
         self.server_auth.user = Some(p.user.clone());
         self.events.push_back(Event::Authenticated { user: p.user });
@@ -144,18 +162,30 @@ impl Connection {
         }
         let methods: Vec<String> = self.cfg.auth_methods.clone();
         let mut m = Vec::new();
-        Writer::new(&mut m).u8(msg::USERAUTH_FAILURE).name_list(&methods).bool(partial);
+        Writer::new(&mut m)
+            .u8(msg::USERAUTH_FAILURE)
+            .name_list(&methods)
+            .bool(partial);
         self.send(&m)?;
         if self.server_auth.failures >= self.cfg.max_auth_attempts {
-            self.disconnect(DisconnectReason::NoMoreAuthMethodsAvailable, "too many authentication failures");
+            self.disconnect(
+                DisconnectReason::NoMoreAuthMethodsAvailable,
+                "too many authentication failures",
+            );
         }
         Ok(())
     }
 
     /// Server: the queried public key would be accepted (USERAUTH_PK_OK); the client will sign next.
     pub fn auth_pk_ok(&mut self) -> Result<()> {
-        let p = self.server_auth.pending.take().ok_or_else(|| Error::Usage("no authentication request".into()))?;
-        let (alg, blob) = p.key.ok_or_else(|| Error::Usage("pending request is not a key query".into()))?;
+        let p = self
+            .server_auth
+            .pending
+            .take()
+            .ok_or_else(|| Error::Usage("no authentication request".into()))?;
+        let (alg, blob) = p
+            .key
+            .ok_or_else(|| Error::Usage("pending request is not a key query".into()))?;
         let mut m = Vec::new();
         Writer::new(&mut m).u8(msg::USERAUTH_PK_OK).string(alg).string(blob);
         self.send(&m)
@@ -168,7 +198,11 @@ impl Connection {
         }
         let mut m = Vec::new();
         let mut w = Writer::new(&mut m);
-        w.u8(msg::USERAUTH_INFO_REQUEST).string(name).string(instruction).string("").u32(prompts.len() as u32);
+        w.u8(msg::USERAUTH_INFO_REQUEST)
+            .string(name)
+            .string(instruction)
+            .string("")
+            .u32(prompts.len() as u32);
         for (p, echo) in prompts {
             w.string(p).bool(*echo);
         }

@@ -115,7 +115,12 @@ fn encode_request(w: &mut Writer<'_>, req: &ChannelRequest) -> &'static str {
     match req {
         ChannelRequest::Pty(p) => {
             w.string("pty-req").bool(true);
-            w.string(&p.term).u32(p.cols).u32(p.rows).u32(p.width_px).u32(p.height_px).string(&p.modes);
+            w.string(&p.term)
+                .u32(p.cols)
+                .u32(p.rows)
+                .u32(p.width_px)
+                .u32(p.height_px)
+                .string(&p.modes);
             "pty-req"
         }
         ChannelRequest::Shell => "shell",
@@ -131,8 +136,18 @@ fn encode_request(w: &mut Writer<'_>, req: &ChannelRequest) -> &'static str {
             w.string("env").bool(true).string(name).string(value);
             "env"
         }
-        ChannelRequest::WindowChange { cols, rows, width_px, height_px } => {
-            w.string("window-change").bool(false).u32(*cols).u32(*rows).u32(*width_px).u32(*height_px);
+        ChannelRequest::WindowChange {
+            cols,
+            rows,
+            width_px,
+            height_px,
+        } => {
+            w.string("window-change")
+                .bool(false)
+                .u32(*cols)
+                .u32(*rows)
+                .u32(*width_px)
+                .u32(*height_px);
             "window-change"
         }
         ChannelRequest::Signal(s) => {
@@ -143,8 +158,17 @@ fn encode_request(w: &mut Writer<'_>, req: &ChannelRequest) -> &'static str {
             w.string("exit-status").bool(false).u32(*s);
             "exit-status"
         }
-        ChannelRequest::ExitSignal { signal, core_dumped, message } => {
-            w.string("exit-signal").bool(false).string(signal).bool(*core_dumped).string(message).string("");
+        ChannelRequest::ExitSignal {
+            signal,
+            core_dumped,
+            message,
+        } => {
+            w.string("exit-signal")
+                .bool(false)
+                .string(signal)
+                .bool(*core_dumped)
+                .string(message)
+                .string("");
             "exit-signal"
         }
         ChannelRequest::Other(name) => {
@@ -167,7 +191,10 @@ fn decode_request(name: &str, r: &mut Reader<'_>) -> Result<ChannelRequest> {
         "shell" => ChannelRequest::Shell,
         "exec" => ChannelRequest::Exec(String::from_utf8_lossy(r.string()?).into_owned()),
         "subsystem" => ChannelRequest::Subsystem(r.utf8()?.to_string()),
-        "env" => ChannelRequest::Env { name: r.utf8()?.to_string(), value: r.utf8()?.to_string() },
+        "env" => ChannelRequest::Env {
+            name: r.utf8()?.to_string(),
+            value: r.utf8()?.to_string(),
+        },
         "window-change" => ChannelRequest::WindowChange {
             cols: r.u32()?,
             rows: r.u32()?,
@@ -209,9 +236,16 @@ impl Connection {
             return Err(Error::Usage("not authenticated".into()));
         }
         if self.channels.map.len() >= self.cfg.max_channels {
-            return Err(Error::Usage(format!("too many channels (limit {})", self.cfg.max_channels)));
+            return Err(Error::Usage(format!(
+                "too many channels (limit {})",
+                self.cfg.max_channels
+            )));
         }
-        let id = self.channels.insert(Channel::new("session".into(), ChannelState::Opening, self.cfg.channel_window));
+        let id = self.channels.insert(Channel::new(
+            "session".into(),
+            ChannelState::Opening,
+            self.cfg.channel_window,
+        ));
         let mut p = Vec::new();
         Writer::new(&mut p)
             .u8(msg::CHANNEL_OPEN)
@@ -226,20 +260,38 @@ impl Connection {
     /// Accepts a channel the peer asked to open.
     pub fn channel_accept(&mut self, id: ChannelId) -> Result<()> {
         let (window, max) = (self.cfg.channel_window, self.cfg.channel_max_packet);
-        let ch = self.channels.map.get_mut(&id).filter(|c| c.state == ChannelState::PeerOpening);
+        let ch = self
+            .channels
+            .map
+            .get_mut(&id)
+            .filter(|c| c.state == ChannelState::PeerOpening);
         let ch = ch.ok_or_else(|| Error::Usage("no such channel open request".into()))?;
         ch.state = ChannelState::Open;
         let remote = ch.remote_id;
         let mut p = Vec::new();
-        Writer::new(&mut p).u8(msg::CHANNEL_OPEN_CONFIRMATION).u32(remote).u32(id).u32(window).u32(max);
+        Writer::new(&mut p)
+            .u8(msg::CHANNEL_OPEN_CONFIRMATION)
+            .u32(remote)
+            .u32(id)
+            .u32(window)
+            .u32(max);
         self.send(&p)
     }
 
     /// Refuses a channel the peer asked to open (reason codes of RFC 4254 §5.1).
     pub fn channel_reject(&mut self, id: ChannelId, reason: u32, description: &str) -> Result<()> {
-        let ch = self.channels.map.remove(&id).ok_or_else(|| Error::Usage("no such channel".into()))?;
+        let ch = self
+            .channels
+            .map
+            .remove(&id)
+            .ok_or_else(|| Error::Usage("no such channel".into()))?;
         let mut p = Vec::new();
-        Writer::new(&mut p).u8(msg::CHANNEL_OPEN_FAILURE).u32(ch.remote_id).u32(reason).string(description).string("");
+        Writer::new(&mut p)
+            .u8(msg::CHANNEL_OPEN_FAILURE)
+            .u32(ch.remote_id)
+            .u32(reason)
+            .string(description)
+            .string("");
         self.send(&p)
     }
 
@@ -264,12 +316,18 @@ impl Connection {
 
     /// Answers a channel request that wanted a reply.
     pub fn channel_reply(&mut self, id: ChannelId, success: bool) -> Result<()> {
-        let Some(ch) = self.channels.map.get(&id) else { return Ok(()) };
+        let Some(ch) = self.channels.map.get(&id) else {
+            return Ok(());
+        };
         if ch.close_sent {
             return Ok(());
         }
         let mut p = Vec::new();
-        let kind = if success { msg::CHANNEL_SUCCESS } else { msg::CHANNEL_FAILURE };
+        let kind = if success {
+            msg::CHANNEL_SUCCESS
+        } else {
+            msg::CHANNEL_FAILURE
+        };
         Writer::new(&mut p).u8(kind).u32(ch.remote_id);
         self.send(&p)
     }
@@ -328,7 +386,9 @@ impl Connection {
 
     fn channel_consumed(&mut self, id: ChannelId, n: usize) -> Result<()> {
         let window = self.cfg.channel_window;
-        let Some(ch) = self.channels.map.get_mut(&id) else { return Ok(()) };
+        let Some(ch) = self.channels.map.get_mut(&id) else {
+            return Ok(());
+        };
         ch.consumed += n as u32;
         if ch.consumed >= window / 2 && ch.state == ChannelState::Open && !ch.close_sent && !ch.eof_received {
             let grant = ch.consumed;
@@ -336,7 +396,10 @@ impl Connection {
             ch.local_window += grant;
             let remote = ch.remote_id;
             let mut p = Vec::with_capacity(9);
-            Writer::new(&mut p).u8(msg::CHANNEL_WINDOW_ADJUST).u32(remote).u32(grant);
+            Writer::new(&mut p)
+                .u8(msg::CHANNEL_WINDOW_ADJUST)
+                .u32(remote)
+                .u32(grant);
             self.send(&p)?;
         }
         Ok(())
@@ -360,7 +423,9 @@ impl Connection {
 
     /// Sends CLOSE. The channel leaves the table when the peer's CLOSE arrived too and the application released it.
     pub fn channel_close(&mut self, id: ChannelId) -> Result<()> {
-        let Some(ch) = self.channels.map.get_mut(&id) else { return Ok(()) };
+        let Some(ch) = self.channels.map.get_mut(&id) else {
+            return Ok(());
+        };
         if ch.close_sent || matches!(ch.state, ChannelState::Opening | ChannelState::PeerOpening) {
             return Ok(());
         }
@@ -382,7 +447,12 @@ impl Connection {
     /// Forgets a channel: the application has no handle on it any more. Closes it first if needed.
     pub fn channel_release(&mut self, id: ChannelId) -> Result<()> {
         let r = self.channel_close(id);
-        if self.channels.map.get(&id).is_some_and(|c| c.state == ChannelState::Closed) {
+        if self
+            .channels
+            .map
+            .get(&id)
+            .is_some_and(|c| c.state == ChannelState::Closed)
+        {
             self.channels.map.remove(&id);
         } else if let Some(c) = self.channels.map.get_mut(&id) {
             // Removed when the peer's CLOSE arrives.
@@ -421,17 +491,27 @@ impl Connection {
                 let reason = r.u32()?;
                 let description = String::from_utf8_lossy(r.string()?).into_owned();
                 self.channels.map.remove(&id);
-                self.events.push_back(Event::ChannelOpenFailed { id, reason, description });
+                self.events.push_back(Event::ChannelOpenFailed {
+                    id,
+                    reason,
+                    description,
+                });
             }
             _ if ch.state != ChannelState::Open => {
-                return Err(Error::protocol(format!("message {kind} for channel {id} that is not open")));
+                return Err(Error::protocol(format!(
+                    "message {kind} for channel {id} that is not open"
+                )));
             }
             msg::CHANNEL_WINDOW_ADJUST => {
                 let add = r.u32()? as u64;
                 ch.remote_window = (ch.remote_window + add).min(u32::MAX as u64);
             }
             msg::CHANNEL_DATA | msg::CHANNEL_EXTENDED_DATA => {
-                let code = if kind == msg::CHANNEL_EXTENDED_DATA { Some(r.u32()?) } else { None };
+                let code = if kind == msg::CHANNEL_EXTENDED_DATA {
+                    Some(r.u32()?)
+                } else {
+                    None
+                };
                 let data = r.string()?;
                 if ch.eof_received || ch.close_received {
                     return Err(Error::protocol(format!("data on channel {id} after EOF")));
@@ -490,14 +570,21 @@ impl Connection {
                     }
                     _ => {}
                 }
-                self.events.push_back(Event::ChannelRequest { id, request, want_reply });
+                self.events.push_back(Event::ChannelRequest {
+                    id,
+                    request,
+                    want_reply,
+                });
             }
             msg::CHANNEL_SUCCESS | msg::CHANNEL_FAILURE => {
                 if ch.replies_expected == 0 {
                     return Err(Error::protocol(format!("unexpected reply on channel {id}")));
                 }
                 ch.replies_expected -= 1;
-                self.events.push_back(Event::ChannelReply { id, success: kind == msg::CHANNEL_SUCCESS });
+                self.events.push_back(Event::ChannelReply {
+                    id,
+                    success: kind == msg::CHANNEL_SUCCESS,
+                });
             }
             _ => return Err(Error::protocol(format!("unexpected connection message {kind}"))),
         }
@@ -511,7 +598,12 @@ impl Connection {
         let max_packet = r.u32()?;
         let refuse = |this: &mut Self, reason: u32, text: &str| {
             let mut p = Vec::new();
-            Writer::new(&mut p).u8(msg::CHANNEL_OPEN_FAILURE).u32(remote_id).u32(reason).string(text).string("");
+            Writer::new(&mut p)
+                .u8(msg::CHANNEL_OPEN_FAILURE)
+                .u32(remote_id)
+                .u32(reason)
+                .string(text)
+                .string("");
             this.send(&p)
         };
         if self.cfg.role == crate::config::Role::Client || kind != "session" {

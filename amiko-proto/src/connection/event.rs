@@ -25,7 +25,14 @@ pub struct PtyRequest {
 
 impl Default for PtyRequest {
     fn default() -> Self {
-        PtyRequest { term: "vt100".into(), cols: 80, rows: 24, width_px: 0, height_px: 0, modes: vec![0] }
+        PtyRequest {
+            term: "vt100".into(),
+            cols: 80,
+            rows: 24,
+            width_px: 0,
+            height_px: 0,
+            modes: vec![0],
+        }
     }
 }
 

@@ -17,8 +17,8 @@ mod event;
 use std::collections::VecDeque;
 use std::time::Instant;
 
-pub use channel::{Channel, ChannelState};
 use channel::ChannelTable;
+pub use channel::{Channel, ChannelState};
 pub use event::{AuthMethod, ChannelId, ChannelRequest, Event, PtyRequest};
 
 use crate::auth::{ClientAuth, ServerAuth};
@@ -164,7 +164,11 @@ impl Connection {
 
     fn send_disconnect(&mut self, reason: DisconnectReason, description: &str) {
         let mut p = Vec::new();
-        Writer::new(&mut p).u8(msg::DISCONNECT).u32(reason as u32).string(description).string(b"");
+        Writer::new(&mut p)
+            .u8(msg::DISCONNECT)
+            .u32(reason as u32)
+            .string(description)
+            .string(b"");
         // A DISCONNECT may go out even in the middle of a key exchange.
         let _ = self.sealer.seal(&p, &mut self.outbuf);
     }
@@ -191,7 +195,9 @@ impl Connection {
             self.in_start = 0;
         }
         if self.inbuf.len() - self.in_start > MAX_BUFFERED_INPUT {
-            return Err(Error::protocol("peer sent too much data while the connection was paused"));
+            return Err(Error::protocol(
+                "peer sent too much data while the connection was paused",
+            ));
         }
         r
     }
@@ -214,7 +220,9 @@ impl Connection {
             return Err(Error::protocol("empty packet payload"));
         };
         if self.hs.in_initial_strict_kex() && !crate::transport::handshake::is_kex_message(kind) {
-            return Err(Error::protocol(format!("message {kind} during the initial key exchange under strict kex")));
+            return Err(Error::protocol(format!(
+                "message {kind} during the initial key exchange under strict kex"
+            )));
         }
         match kind {
             msg::DISCONNECT => {
@@ -222,18 +230,21 @@ impl Connection {
                 let reason = DisconnectReason::from_code(r.u32()?);
                 let description = String::from_utf8_lossy(r.string()?).into_owned();
                 self.closed = true;
-                self.events.push_back(Event::Closed(event::disconnected(reason, description)));
+                self.events
+                    .push_back(Event::Closed(event::disconnected(reason, description)));
                 Ok(())
             }
             msg::IGNORE | msg::DEBUG | msg::UNIMPLEMENTED => Ok(()),
             msg::KEXINIT | msg::NEWKEYS | 30..=49 => self.handle_kex_message(payload),
-            _ if self.hs.receiving_kex() => {
-                Err(Error::protocol(format!("message {kind} in the middle of a key exchange")))
-            }
+            _ if self.hs.receiving_kex() => Err(Error::protocol(format!(
+                "message {kind} in the middle of a key exchange"
+            ))),
             msg::SERVICE_REQUEST | msg::SERVICE_ACCEPT | msg::EXT_INFO | 50..=79 => self.handle_auth_message(payload),
             80..=127 => {
                 if !self.is_authenticated() {
-                    return Err(Error::protocol(format!("connection message {kind} before authentication")));
+                    return Err(Error::protocol(format!(
+                        "connection message {kind} before authentication"
+                    )));
                 }
                 self.handle_connection_message(payload)
             }
@@ -362,7 +373,10 @@ impl Connection {
                 }
                 self.keepalives_unanswered += 1;
                 let mut p = Vec::new();
-                Writer::new(&mut p).u8(msg::GLOBAL_REQUEST).string("keepalive@openssh.com").bool(true);
+                Writer::new(&mut p)
+                    .u8(msg::GLOBAL_REQUEST)
+                    .string("keepalive@openssh.com")
+                    .bool(true);
                 let r = self.send(&p);
                 return self.fail_on(r);
             }
@@ -399,7 +413,11 @@ impl Connection {
 
     /// Answers a global request (server role).
     pub fn global_reply(&mut self, success: bool) -> Result<()> {
-        self.send(&[if success { msg::REQUEST_SUCCESS } else { msg::REQUEST_FAILURE }])
+        self.send(&[if success {
+            msg::REQUEST_SUCCESS
+        } else {
+            msg::REQUEST_FAILURE
+        }])
     }
 
     pub(crate) fn handle_global_reply(&mut self) {

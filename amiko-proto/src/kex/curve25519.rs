@@ -15,7 +15,10 @@ pub struct Client {
 impl Client {
     pub(super) fn new() -> Result<Self> {
         let (private, public) = keypair()?;
-        Ok(Client { private, encoded: encode_string(&public) })
+        Ok(Client {
+            private,
+            encoded: encode_string(&public),
+        })
     }
 
     pub(super) fn finish(self, server_public: &[u8]) -> Result<SharedSecret> {
@@ -25,7 +28,11 @@ impl Client {
 
 pub(super) fn keypair() -> Result<(EphemeralPrivateKey, Vec<u8>)> {
     let private = EphemeralPrivateKey::generate(&X25519, &SystemRandom::new()).map_err(kex_err("X25519 keygen"))?;
-    let public = private.compute_public_key().map_err(kex_err("X25519 public key"))?.as_ref().to_vec();
+    let public = private
+        .compute_public_key()
+        .map_err(kex_err("X25519 public key"))?
+        .as_ref()
+        .to_vec();
     Ok((private, public))
 }
 
@@ -34,9 +41,12 @@ pub(super) fn raw_agree(private: EphemeralPrivateKey, peer: &[u8]) -> Result<Vec
     if peer.len() != 32 {
         return Err(Error::Kex(format!("X25519 public key of {} bytes", peer.len())));
     }
-    let secret = agree_ephemeral(private, UnparsedPublicKey::new(&X25519, peer), Error::Kex("X25519".into()), |s| {
-        Ok(s.to_vec())
-    })?;
+    let secret = agree_ephemeral(
+        private,
+        UnparsedPublicKey::new(&X25519, peer),
+        Error::Kex("X25519".into()),
+        |s| Ok(s.to_vec()),
+    )?;
     if secret.iter().all(|&b| b == 0) {
         return Err(Error::Kex("X25519 shared secret is zero".into()));
     }

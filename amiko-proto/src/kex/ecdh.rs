@@ -24,7 +24,11 @@ pub struct Client {
 
 fn keypair(alg: &'static Algorithm) -> Result<(EphemeralPrivateKey, Vec<u8>)> {
     let private = EphemeralPrivateKey::generate(alg, &SystemRandom::new()).map_err(kex_err("ECDH keygen"))?;
-    let public = private.compute_public_key().map_err(kex_err("ECDH public key"))?.as_ref().to_vec();
+    let public = private
+        .compute_public_key()
+        .map_err(kex_err("ECDH public key"))?
+        .as_ref()
+        .to_vec();
     Ok((private, public))
 }
 
@@ -33,9 +37,12 @@ fn agree(alg: &'static Algorithm, private: EphemeralPrivateKey, peer: &[u8]) -> 
     if peer.first() != Some(&4) {
         return Err(Error::Kex("ECDH public key is not an uncompressed point".into()));
     }
-    let secret = agree_ephemeral(private, UnparsedPublicKey::new(alg, peer), Error::Kex("invalid ECDH point".into()), |s| {
-        Ok(s.to_vec())
-    })?;
+    let secret = agree_ephemeral(
+        private,
+        UnparsedPublicKey::new(alg, peer),
+        Error::Kex("invalid ECDH point".into()),
+        |s| Ok(s.to_vec()),
+    )?;
     Ok(SharedSecret::mpint(secret))
 }
 
@@ -43,7 +50,11 @@ impl Client {
     pub(super) fn new(kex: &str) -> Result<Self> {
         let alg = curve(kex);
         let (private, public) = keypair(alg)?;
-        Ok(Client { private, alg, encoded: encode_string(&public) })
+        Ok(Client {
+            private,
+            alg,
+            encoded: encode_string(&public),
+        })
     }
 
     pub(super) fn finish(self, server_public: &[u8]) -> Result<SharedSecret> {

@@ -21,7 +21,9 @@ fn combine(mlkem: &[u8], x25519: &[u8]) -> SharedSecret {
     let mut both = Vec::with_capacity(64);
     both.extend_from_slice(mlkem);
     both.extend_from_slice(x25519);
-    let k = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &both).as_ref().to_vec();
+    let k = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &both)
+        .as_ref()
+        .to_vec();
     both.iter_mut().for_each(|b| *b = 0);
     SharedSecret::string(k)
 }
@@ -34,15 +36,26 @@ impl Client {
         let (x, xpub) = curve25519::keypair()?;
         let mut init = ek.as_ref().to_vec();
         init.extend_from_slice(&xpub);
-        Ok(Client { dk, x, encoded: encode_string(&init) })
+        Ok(Client {
+            dk,
+            x,
+            encoded: encode_string(&init),
+        })
     }
 
     pub(super) fn finish(self, reply: &[u8]) -> Result<SharedSecret> {
         if reply.len() != CT_LEN + 32 {
-            return Err(Error::Kex(format!("ML-KEM reply of {} bytes, expected {}", reply.len(), CT_LEN + 32)));
+            return Err(Error::Kex(format!(
+                "ML-KEM reply of {} bytes, expected {}",
+                reply.len(),
+                CT_LEN + 32
+            )));
         }
         let (ct, xpub) = reply.split_at(CT_LEN);
-        let ss = self.dk.decapsulate(ct.into()).map_err(kex_err("ML-KEM decapsulation"))?;
+        let ss = self
+            .dk
+            .decapsulate(ct.into())
+            .map_err(kex_err("ML-KEM decapsulation"))?;
         let xs = curve25519::raw_agree(self.x, xpub)?;
         Ok(combine(ss.as_ref(), &xs))
     }
@@ -50,10 +63,15 @@ impl Client {
 
 pub(super) fn server(init: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {
     if init.len() != EK_LEN + 32 {
-        return Err(Error::Kex(format!("ML-KEM client value of {} bytes, expected {}", init.len(), EK_LEN + 32)));
+        return Err(Error::Kex(format!(
+            "ML-KEM client value of {} bytes, expected {}",
+            init.len(),
+            EK_LEN + 32
+        )));
     }
     let (ek, xpub) = init.split_at(EK_LEN);
-    let ek = EncapsulationKey::new(&ML_KEM_768, ek).map_err(|_| Error::Kex("invalid ML-KEM encapsulation key".into()))?;
+    let ek =
+        EncapsulationKey::new(&ML_KEM_768, ek).map_err(|_| Error::Kex("invalid ML-KEM encapsulation key".into()))?;
     let (ct, ss) = ek.encapsulate().map_err(kex_err("ML-KEM encapsulation"))?;
     let (x, my_xpub) = curve25519::keypair()?;
     let xs = curve25519::raw_agree(x, xpub)?;

@@ -66,7 +66,10 @@ pub struct SharedSecret {
 
 impl SharedSecret {
     pub(crate) fn mpint(bytes: Vec<u8>) -> Self {
-        SharedSecret { bytes, as_string: false }
+        SharedSecret {
+            bytes,
+            as_string: false,
+        }
     }
 
     pub(crate) fn string(bytes: Vec<u8>) -> Self {
@@ -107,7 +110,9 @@ impl ClientKex {
     pub fn start(kex: &str) -> Result<Self> {
         Ok(match kex {
             "curve25519-sha256" | "curve25519-sha256@libssh.org" => ClientKex::Curve25519(curve25519::Client::new()?),
-            "ecdh-sha2-nistp256" | "ecdh-sha2-nistp384" | "ecdh-sha2-nistp521" => ClientKex::Ecdh(ecdh::Client::new(kex)?),
+            "ecdh-sha2-nistp256" | "ecdh-sha2-nistp384" | "ecdh-sha2-nistp521" => {
+                ClientKex::Ecdh(ecdh::Client::new(kex)?)
+            }
             "mlkem768x25519-sha256" => ClientKex::MlKem(mlkem::Client::new()?),
             "diffie-hellman-group14-sha256" => ClientKex::Dh(dh::Client::new()?),
             _ => return Err(Error::Kex(format!("unsupported key exchange {kex}"))),
@@ -183,7 +188,13 @@ mod tests {
 
     fn decoded(kex: &str, encoded: &[u8]) -> Vec<u8> {
         let mut r = Reader::new(encoded);
-        if public_is_mpint(kex) { r.mpint_unsigned() } else { r.string() }.unwrap().to_vec()
+        if public_is_mpint(kex) {
+            r.mpint_unsigned()
+        } else {
+            r.string()
+        }
+        .unwrap()
+        .to_vec()
     }
 
     #[test]

@@ -144,7 +144,11 @@ impl Connection {
                 }
                 algs.host_key
                     .iter()
-                    .filter(|a| self.host_keys.iter().any(|k| k.signature_algorithms().contains(&a.as_str())))
+                    .filter(|a| {
+                        self.host_keys
+                            .iter()
+                            .any(|k| k.signature_algorithms().contains(&a.as_str()))
+                    })
                     .cloned()
                     .collect()
             }
@@ -216,13 +220,21 @@ impl Connection {
         }
         let peer = KexInit::decode(payload)?;
         if self.hs.kex_count == 0 {
-            let strict_marker = if self.cfg.role == Role::Client { STRICT_S } else { STRICT_C };
+            let strict_marker = if self.cfg.role == Role::Client {
+                STRICT_S
+            } else {
+                STRICT_C
+            };
             self.hs.strict = peer.has_kex(strict_marker);
             // Strict kex: KEXINIT must be the very first packet (the Terrapin attack inserts packets before it).
             if self.hs.strict && self.opener.seq() != 1 {
                 return Err(Error::protocol("strict kex: KEXINIT was not the first packet"));
             }
-            let ext_marker = if self.cfg.role == Role::Client { EXT_INFO_S } else { EXT_INFO_C };
+            let ext_marker = if self.cfg.role == Role::Client {
+                EXT_INFO_S
+            } else {
+                EXT_INFO_C
+            };
             self.hs.peer_ext_info = peer.has_kex(ext_marker);
         }
         self.hs.peer_kexinit = Some(payload.to_vec());
@@ -268,12 +280,23 @@ impl Connection {
         };
         let mut buf = Vec::with_capacity(4096);
         let mut w = Writer::new(&mut buf);
-        w.string(v_c).string(v_s).string(i_c).string(i_s).string(k_s).raw(client_pub).raw(server_pub).raw(k);
+        w.string(v_c)
+            .string(v_s)
+            .string(i_c)
+            .string(i_s)
+            .string(k_s)
+            .raw(client_pub)
+            .raw(server_pub)
+            .raw(k);
         hash.digest(&buf)
     }
 
     fn derive_keys(&mut self, hash: HashAlg, k: &[u8], h: &[u8]) -> Result<()> {
-        let n = self.hs.negotiated.clone().ok_or_else(|| Error::protocol("kex message before KEXINIT"))?;
+        let n = self
+            .hs
+            .negotiated
+            .clone()
+            .ok_or_else(|| Error::protocol("kex message before KEXINIT"))?;
         let sid = self.hs.session_id.clone().unwrap_or_else(|| h.to_vec());
         let make = |cipher: &str, mac: &Option<String>, iv_l: u8, key_l: u8, mac_l: u8| -> Result<DirectionKeys> {
             let sizes = cipher::key_sizes(cipher, mac.as_deref())
@@ -299,14 +322,22 @@ impl Connection {
     }
 
     fn on_kex_init_server(&mut self, payload: &[u8]) -> Result<()> {
-        let n = self.hs.negotiated.clone().ok_or_else(|| Error::protocol("KEX_ECDH_INIT before KEXINIT"))?;
+        let n = self
+            .hs
+            .negotiated
+            .clone()
+            .ok_or_else(|| Error::protocol("KEX_ECDH_INIT before KEXINIT"))?;
         if self.hs.keys_out.is_some() {
             return Err(Error::protocol("second KEX_ECDH_INIT"));
         }
         let field = &payload[1..];
         let mut r = Reader::new(field);
-        let client_value =
-            if kex::public_is_mpint(&n.kex) { r.mpint_unsigned()? } else { r.string()? }.to_vec();
+        let client_value = if kex::public_is_mpint(&n.kex) {
+            r.mpint_unsigned()?
+        } else {
+            r.string()?
+        }
+        .to_vec();
         let field_len = field.len() - r.remaining().len();
         r.finish()?;
         let (server_pub, secret) = kex::server_respond(&n.kex, &client_value)?;
@@ -322,19 +353,35 @@ impl Connection {
         let h = self.exchange_hash(hash, &k_s, &field[..field_len], &server_pub, &k);
         let sig = key.sign(&n.host_key, &h)?;
         let mut reply = Vec::with_capacity(k_s.len() + server_pub.len() + sig.len() + 16);
-        Writer::new(&mut reply).u8(msg::KEX_ECDH_REPLY).string(&k_s).raw(&server_pub).string(&sig);
+        Writer::new(&mut reply)
+            .u8(msg::KEX_ECDH_REPLY)
+            .string(&k_s)
+            .raw(&server_pub)
+            .string(&sig);
         self.derive_keys(hash, &k, &h)?;
         self.send(&reply)?;
         self.send_newkeys()
     }
 
     fn on_kex_reply_client(&mut self, payload: &[u8]) -> Result<()> {
-        let n = self.hs.negotiated.clone().ok_or_else(|| Error::protocol("KEX_ECDH_REPLY before KEXINIT"))?;
-        let ck = self.hs.client_kex.take().ok_or_else(|| Error::protocol("unexpected KEX_ECDH_REPLY"))?;
+        let n = self
+            .hs
+            .negotiated
+            .clone()
+            .ok_or_else(|| Error::protocol("KEX_ECDH_REPLY before KEXINIT"))?;
+        let ck = self
+            .hs
+            .client_kex
+            .take()
+            .ok_or_else(|| Error::protocol("unexpected KEX_ECDH_REPLY"))?;
         let mut r = Reader::new(&payload[1..]);
         let k_s = r.string()?;
         let before = r.remaining().len();
-        let server_value = if kex::public_is_mpint(&n.kex) { r.mpint_unsigned()? } else { r.string()? };
+        let server_value = if kex::public_is_mpint(&n.kex) {
+            r.mpint_unsigned()?
+        } else {
+            r.string()?
+        };
         let server_field = &payload[1 + 4 + k_s.len()..][..before - r.remaining().len()];
         let sig = r.string()?;
         r.finish()?;
@@ -349,7 +396,10 @@ impl Connection {
             .verify(&h, sig)
             .map_err(|e| Error::Kex(format!("server's signature does not verify: {e}")))?;
         if sig_alg != n.host_key {
-            return Err(Error::Kex(format!("server signed with {sig_alg}, negotiated {}", n.host_key)));
+            return Err(Error::Kex(format!(
+                "server signed with {sig_alg}, negotiated {}",
+                n.host_key
+            )));
         }
         self.derive_keys(hash, &k, &h)?;
         match &self.hs.host_key {
@@ -365,11 +415,15 @@ impl Connection {
 
     /// Client: trusts the host key from `Event::HostKey`; the handshake goes on.
     pub fn accept_host_key(&mut self) -> Result<()> {
-        let key = self.hs.awaiting_host_key.take().ok_or_else(|| Error::Usage("no host key awaits a decision".into()))?;
+        let key = self
+            .hs
+            .awaiting_host_key
+            .take()
+            .ok_or_else(|| Error::Usage("no host key awaits a decision".into()))?;
         self.hs.host_key = Some(key);
-        let r = self.send_newkeys();
-        let r = r.and_then(|_| self.handle_input(&[]));
-        r
+        self.send_newkeys()?;
+        // Input that arrived while we were deciding is processed now.
+        self.handle_input(&[])
     }
 
     /// Client: refuses the host key; the connection ends with HOST_KEY_NOT_VERIFIABLE and nothing is sent after.
@@ -379,7 +433,11 @@ impl Connection {
     }
 
     fn send_newkeys(&mut self) -> Result<()> {
-        let keys = self.hs.keys_out.take().ok_or_else(|| Error::protocol("NEWKEYS without keys"))?;
+        let keys = self
+            .hs
+            .keys_out
+            .take()
+            .ok_or_else(|| Error::protocol("NEWKEYS without keys"))?;
         self.sealer.seal(&[msg::NEWKEYS], &mut self.outbuf)?;
         self.sealer.set_keys(&keys)?;
         if self.hs.strict {
@@ -394,7 +452,11 @@ impl Connection {
     }
 
     fn on_newkeys(&mut self) -> Result<()> {
-        let keys = self.hs.keys_in.take().ok_or_else(|| Error::protocol("NEWKEYS before the key exchange"))?;
+        let keys = self
+            .hs
+            .keys_in
+            .take()
+            .ok_or_else(|| Error::protocol("NEWKEYS before the key exchange"))?;
         self.opener.set_keys(&keys)?;
         if self.hs.strict {
             self.opener.reset_seq();
@@ -427,7 +489,11 @@ impl Connection {
     fn send_ext_info(&mut self) -> Result<()> {
         let algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT.to_vec();
         let mut p = Vec::new();
-        Writer::new(&mut p).u8(msg::EXT_INFO).u32(1).string("server-sig-algs").name_list(&algs);
+        Writer::new(&mut p)
+            .u8(msg::EXT_INFO)
+            .u32(1)
+            .string("server-sig-algs")
+            .name_list(&algs);
         self.sealer.seal(&p, &mut self.outbuf)
     }
 

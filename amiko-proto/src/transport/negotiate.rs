@@ -44,7 +44,10 @@ impl KexInit {
         if r.u8()? != msg::KEXINIT {
             return Err(Error::protocol("expected KEXINIT"));
         }
-        let mut k = KexInit { cookie: r.array()?, ..Default::default() };
+        let mut k = KexInit {
+            cookie: r.array()?,
+            ..Default::default()
+        };
         for field in [
             &mut k.kex,
             &mut k.host_key,
@@ -112,7 +115,11 @@ fn pick(kind: &'static str, client: &str, server: &str) -> Result<String> {
         .split(',')
         .find(|c| !c.is_empty() && server.split(',').any(|s| s == *c))
         .map(str::to_string)
-        .ok_or_else(|| Error::NoCommonAlgorithm { kind, ours: client.into(), theirs: server.into() })
+        .ok_or_else(|| Error::NoCommonAlgorithm {
+            kind,
+            ours: client.into(),
+            theirs: server.into(),
+        })
 }
 
 /// Negotiates from the client's and the server's KEXINIT. `is_aead` tells which ciphers carry their own MAC.
@@ -137,7 +144,14 @@ pub fn negotiate(client: &KexInit, server: &KexInit, is_aead: impl Fn(&str) -> b
     };
     pick("compression", &client.comp_c2s, &server.comp_c2s)?;
     pick("compression", &client.comp_s2c, &server.comp_s2c)?;
-    Ok(Negotiated { kex, host_key, cipher_c2s, cipher_s2c, mac_c2s, mac_s2c })
+    Ok(Negotiated {
+        kex,
+        host_key,
+        cipher_c2s,
+        cipher_s2c,
+        mac_c2s,
+        mac_s2c,
+    })
 }
 
 /// Whether the peer's guessed first kex packet must be ignored (RFC 4253 §7): it guessed wrong when its first kex
@@ -167,8 +181,14 @@ mod tests {
 
     #[test]
     fn round_trip_and_client_preference_wins() {
-        let c = init("curve25519-sha256,ecdh-sha2-nistp256,ext-info-c", "aes128-ctr,aes256-gcm@openssh.com");
-        let s = init("ecdh-sha2-nistp256,curve25519-sha256", "aes256-gcm@openssh.com,aes128-ctr");
+        let c = init(
+            "curve25519-sha256,ecdh-sha2-nistp256,ext-info-c",
+            "aes128-ctr,aes256-gcm@openssh.com",
+        );
+        let s = init(
+            "ecdh-sha2-nistp256,curve25519-sha256",
+            "aes256-gcm@openssh.com,aes128-ctr",
+        );
         let mut buf = Vec::new();
         c.encode(&mut buf);
         assert_eq!(KexInit::decode(&buf).unwrap(), c);
@@ -184,9 +204,19 @@ mod tests {
     fn markers_never_negotiate_and_no_overlap_is_named() {
         let c = init("ext-info-c", "aes128-ctr");
         let s = init("ext-info-c", "aes128-ctr");
-        assert!(matches!(negotiate(&c, &s, |_| false), Err(Error::NoCommonAlgorithm { kind: "key exchange", .. })));
-        let err = negotiate(&init("curve25519-sha256", "aes128-ctr"), &init("curve25519-sha256", "aes256-ctr"), |_| false)
-            .unwrap_err();
+        assert!(matches!(
+            negotiate(&c, &s, |_| false),
+            Err(Error::NoCommonAlgorithm {
+                kind: "key exchange",
+                ..
+            })
+        ));
+        let err = negotiate(
+            &init("curve25519-sha256", "aes128-ctr"),
+            &init("curve25519-sha256", "aes256-ctr"),
+            |_| false,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("aes256-ctr"), "{err}");
     }
 

@@ -28,7 +28,9 @@ impl VersionReader {
             let rest = &buf[pos..];
             let Some(nl) = rest.iter().take(MAX_LINE).position(|&b| b == b'\n') else {
                 if rest.len() >= MAX_LINE {
-                    return Err(Error::Version(format!("identification line longer than {MAX_LINE} bytes")));
+                    return Err(Error::Version(format!(
+                        "identification line longer than {MAX_LINE} bytes"
+                    )));
                 }
                 return Ok(None);
             };
@@ -42,16 +44,22 @@ impl VersionReader {
                 }
                 let proto = text[4..].split('-').next().unwrap_or("");
                 if proto != "2.0" && proto != "1.99" {
-                    return Err(Error::Version(format!("unsupported protocol version {proto} (only SSH 2.0)")));
+                    return Err(Error::Version(format!(
+                        "unsupported protocol version {proto} (only SSH 2.0)"
+                    )));
                 }
                 return Ok(Some((text.to_string(), pos)));
             }
             if !allow_pre_lines {
-                return Err(Error::Version("peer did not start with an SSH-2.0 identification".into()));
+                return Err(Error::Version(
+                    "peer did not start with an SSH-2.0 identification".into(),
+                ));
             }
             self.lines_seen += 1;
             if self.lines_seen > MAX_PRE_LINES {
-                return Err(Error::Version(format!("more than {MAX_PRE_LINES} lines before the version line")));
+                return Err(Error::Version(format!(
+                    "more than {MAX_PRE_LINES} lines before the version line"
+                )));
             }
             if line.contains(&0) {
                 return Err(Error::Version("NUL byte before the version line".into()));
@@ -67,7 +75,10 @@ mod tests {
 
     #[test]
     fn plain_version_line_is_read() {
-        let (v, n) = VersionReader::default().read(b"SSH-2.0-OpenSSH_9.2\r\nrest", true).unwrap().unwrap();
+        let (v, n) = VersionReader::default()
+            .read(b"SSH-2.0-OpenSSH_9.2\r\nrest", true)
+            .unwrap()
+            .unwrap();
         assert_eq!((v.as_str(), n), ("SSH-2.0-OpenSSH_9.2", 21));
     }
 

@@ -1,8 +1,8 @@
 //! SSH wire encoding (RFC 4251 §5): bounded readers and writers, and message numbers.
 
+pub mod msg;
 mod reader;
 mod writer;
-pub mod msg;
 
 pub use reader::Reader;
 pub use writer::Writer;

@@ -45,7 +45,9 @@ impl<'a> Reader<'a> {
     /// `n` raw bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         if n > self.buf.len() {
-            return Err(DecodeError::TooShort { needed: n - self.buf.len() });
+            return Err(DecodeError::TooShort {
+                needed: n - self.buf.len(),
+            });
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -83,7 +85,10 @@ impl<'a> Reader<'a> {
     pub fn string(&mut self) -> Result<&'a [u8], DecodeError> {
         let len = self.u32()? as usize;
         if len > self.buf.len() {
-            return Err(DecodeError::TooLong { len, max: self.buf.len() });
+            return Err(DecodeError::TooLong {
+                len,
+                max: self.buf.len(),
+            });
         }
         self.bytes(len)
     }
@@ -129,7 +134,13 @@ mod tests {
     #[test]
     fn string_length_beyond_input_is_refused_without_allocating() {
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff, 1, 2]);
-        assert_eq!(r.string(), Err(DecodeError::TooLong { len: 0xffff_ffff, max: 2 }));
+        assert_eq!(
+            r.string(),
+            Err(DecodeError::TooLong {
+                len: 0xffff_ffff,
+                max: 2
+            })
+        );
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub struct Channel {
 
 impl Channel {
     pub(crate) fn new(inner: crate::Channel) -> Self {
-        Channel { inner: Arc::new(inner), timeout: None }
+        Channel {
+            inner: Arc::new(inner),
+            timeout: None,
+        }
     }
 
     /// The channel number.
@@ -41,7 +44,12 @@ impl Channel {
 
     /// Asks for a pseudo-terminal (`term`, width, height), as Paramiko's `get_pty`.
     pub fn get_pty(&self, term: &str, width: u32, height: u32) -> Result<()> {
-        let pty = PtyRequest { term: term.into(), cols: width, rows: height, ..Default::default() };
+        let pty = PtyRequest {
+            term: term.into(),
+            cols: width,
+            rows: height,
+            ..Default::default()
+        };
         block_on(self.inner.request_pty(pty))
     }
 

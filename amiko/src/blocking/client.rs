@@ -49,7 +49,11 @@ impl Default for SSHClient {
 impl SSHClient {
     /// A client with the Reject policy and no known hosts loaded.
     pub fn new() -> Self {
-        SSHClient { policy: HostKeyPolicy::Reject, known_hosts_files: Vec::new(), client: None }
+        SSHClient {
+            policy: HostKeyPolicy::Reject,
+            known_hosts_files: Vec::new(),
+            client: None,
+        }
     }
 
     /// Loads ~/.ssh/known_hosts (new keys are saved there under AutoAdd).
@@ -100,7 +104,9 @@ impl SSHClient {
     }
 
     fn client(&self) -> Result<&Client> {
-        self.client.as_ref().ok_or_else(|| Error::Config("SSH session not active".into()))
+        self.client
+            .as_ref()
+            .ok_or_else(|| Error::Config("SSH session not active".into()))
     }
 
     /// Runs a command on a new channel; returns its stdin, stdout and stderr.

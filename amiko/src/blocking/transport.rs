@@ -18,11 +18,21 @@ impl Transport {
     /// A transport to `host:port` (nothing happens until `connect`). Like Paramiko's `Transport.connect` without a
     /// `hostkey` argument, it does not check the host key unless a policy is set with `set_host_key_policy`.
     pub fn new(host: &str, port: u16) -> Self {
-        Transport { host: host.into(), port, client: None, policy: HostKeyPolicy::DangerouslyAcceptAny }
+        Transport {
+            host: host.into(),
+            port,
+            client: None,
+            policy: HostKeyPolicy::DangerouslyAcceptAny,
+        }
     }
 
     pub(crate) fn from_client(c: Client) -> Self {
-        Transport { host: String::new(), port: 0, client: Some(c), policy: HostKeyPolicy::Reject }
+        Transport {
+            host: String::new(),
+            port: 0,
+            client: Some(c),
+            policy: HostKeyPolicy::Reject,
+        }
     }
 
     /// Host-key checking for `connect` (against ~/.ssh/known_hosts).
@@ -57,7 +67,10 @@ impl Transport {
 
     /// Opens a session channel.
     pub fn open_session(&self) -> Result<Channel> {
-        let c = self.client.as_ref().ok_or_else(|| Error::Config("transport is not connected".into()))?;
+        let c = self
+            .client
+            .as_ref()
+            .ok_or_else(|| Error::Config("transport is not connected".into()))?;
         Ok(Channel::new(block_on(c.open_session())?))
     }
 

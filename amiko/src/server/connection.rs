@@ -54,7 +54,10 @@ pub(super) async fn serve(
                 Ok(ev) => ev,
                 Err(_) => {
                     tracing::info!(%peer, "login grace time over");
-                    shared.lock().conn.disconnect(DisconnectReason::ByApplication, "login grace time exceeded");
+                    shared
+                        .lock()
+                        .conn
+                        .disconnect(DisconnectReason::ByApplication, "login grace time exceeded");
                     shared.kick();
                     break;
                 }
@@ -109,12 +112,23 @@ pub(super) async fn serve(
                     c.channel_accept(id)
                 }
             }
-            Event::ChannelRequest { id, request, want_reply } => {
-                let info = SessionInfo { user: user.clone().unwrap_or_default(), peer };
+            Event::ChannelRequest {
+                id,
+                request,
+                want_reply,
+            } => {
+                let info = SessionInfo {
+                    user: user.clone().unwrap_or_default(),
+                    peer,
+                };
                 drop(g);
                 let ok = handle_request(&owner, &handler, &info, &mut sessions, id, request);
                 let mut g = shared.lock();
-                let r = if want_reply { g.conn.channel_reply(id, ok) } else { Ok(()) };
+                let r = if want_reply {
+                    g.conn.channel_reply(id, ok)
+                } else {
+                    Ok(())
+                };
                 drop(g);
                 shared.kick();
                 if r.is_err() {

@@ -115,7 +115,10 @@ impl Handler for SimpleAuth {
     fn auth_password(&self, user: &str, password: &str) -> AuthDecision {
         match &self.password {
             // Compare in constant time: the password is a secret and the comparison must not leak its prefix.
-            Some(p) if self.user_ok(user) && aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), password.as_bytes()).is_ok() => {
+            Some(p)
+                if self.user_ok(user)
+                    && aws_lc_rs::constant_time::verify_slices_are_equal(p.as_bytes(), password.as_bytes()).is_ok() =>
+            {
                 AuthDecision::Accept
             }
             _ => AuthDecision::Reject,

@@ -76,8 +76,15 @@ impl Server {
         if cfg.host_keys.is_empty() {
             return Err(Error::Config("a server needs at least one host key".into()));
         }
-        let listener = TcpListener::bind(addr).await.map_err(|e| Error::io(format!("binding {addr}"), e))?;
-        Ok(Server { listener, cfg: Arc::new(cfg), handler, unauthenticated: Arc::new(AtomicUsize::new(0)) })
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| Error::io(format!("binding {addr}"), e))?;
+        Ok(Server {
+            listener,
+            cfg: Arc::new(cfg),
+            handler,
+            unauthenticated: Arc::new(AtomicUsize::new(0)),
+        })
     }
 
     /// The address it listens on.

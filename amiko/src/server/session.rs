@@ -34,7 +34,10 @@ pub(super) struct Session {
 }
 
 fn user_shell() -> String {
-    std::env::var("SHELL").ok().filter(|s| !s.is_empty()).unwrap_or_else(|| "/bin/sh".into())
+    std::env::var("SHELL")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "/bin/sh".into())
 }
 
 impl Session {
@@ -121,13 +124,22 @@ fn spawn_pipes(env: &[(String, String)], command: Option<&str>) -> std::io::Resu
     let input = Input::Pipe(child.stdin.take().ok_or_else(missing)?);
     let output = Box::new(child.stdout.take().ok_or_else(missing)?);
     let errors: Box<dyn AsyncRead + Send + Unpin> = Box::new(child.stderr.take().ok_or_else(missing)?);
-    Ok(Proc { child, input, output, errors: Some(errors) })
+    Ok(Proc {
+        child,
+        input,
+        output,
+        errors: Some(errors),
+    })
 }
 
 fn spawn_pty(p: &PtyRequest, env: &[(String, String)], command: Option<&str>) -> std::io::Result<Proc> {
     let to_io = |e: pty_process::Error| std::io::Error::other(e.to_string());
     let (pty, pts) = pty_process::open().map_err(to_io)?;
-    pty.resize(pty_process::Size::new(p.rows.clamp(1, 1000) as u16, p.cols.clamp(1, 1000) as u16)).map_err(to_io)?;
+    pty.resize(pty_process::Size::new(
+        p.rows.clamp(1, 1000) as u16,
+        p.cols.clamp(1, 1000) as u16,
+    ))
+    .map_err(to_io)?;
     let mut cmd = pty_process::Command::new(user_shell())
         .args(command_args(command))
         .env("TERM", &p.term)
@@ -138,7 +150,12 @@ fn spawn_pty(p: &PtyRequest, env: &[(String, String)], command: Option<&str>) ->
     }
     let child = cmd.spawn(pts).map_err(to_io)?;
     let (r, w) = pty.into_split();
-    Ok(Proc { child, input: Input::Pty(w), output: Box::new(r), errors: None })
+    Ok(Proc {
+        child,
+        input: Input::Pty(w),
+        output: Box::new(r),
+        errors: None,
+    })
 }
 
 async fn pump_out(mut from: Box<dyn AsyncRead + Send + Unpin>, ch: Arc<Channel>, stderr: bool) {
@@ -148,7 +165,11 @@ async fn pump_out(mut from: Box<dyn AsyncRead + Send + Unpin>, ch: Arc<Channel>,
             Ok(0) | Err(_) => return, // EIO on a pty means the other side closed
             Ok(n) => n,
         };
-        let r = if stderr { ch.write_stderr_all(&buf[..n]).await } else { ch.write_all_data(&buf[..n]).await };
+        let r = if stderr {
+            ch.write_stderr_all(&buf[..n]).await
+        } else {
+            ch.write_all_data(&buf[..n]).await
+        };
         if r.is_err() {
             return;
         }
@@ -230,7 +251,8 @@ async fn run(ch: Arc<Channel>, mut p: Proc, mut control: mpsc::Receiver<Control>
                 let _ = ch.send_exit_status(code as u32);
             }
             (None, Some(sig)) => {
-                let name = nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().trim_start_matches("SIG").to_string());
+                let name =
+                    nix::sys::signal::Signal::try_from(sig).map(|s| s.as_str().trim_start_matches("SIG").to_string());
                 let _ = ch.send_exit_signal(&name.unwrap_or_else(|_| "KILL".into()), s.core_dumped());
             }
             _ => {}

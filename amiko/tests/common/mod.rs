@@ -30,7 +30,10 @@ pub fn missing(what: &str) -> Option<std::convert::Infallible> {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("no free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free port")
 }
 
 pub fn is_root() -> bool {
@@ -39,7 +42,12 @@ pub fn is_root() -> bool {
 
 fn nix_uid() -> u32 {
     // `id -u` keeps the test free of libc bindings.
-    Command::new("id").arg("-u").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok()).unwrap_or(1)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse().ok())
+        .unwrap_or(1)
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -56,7 +64,10 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 }
 
 fn run(cmd: &mut Command) -> bool {
-    cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn keygen(path: &Path, t: &str, bits: Option<&str>) {
@@ -89,7 +100,11 @@ fn ensure_test_user() -> bool {
         run(Command::new("useradd").args(["-m", "-s", "/bin/bash", TEST_USER]));
     }
     // With UsePAM no, a locked password ('!') refuses even key logins: always set it.
-    let mut c = Command::new("chpasswd").stdin(Stdio::piped()).stdout(Stdio::null()).spawn().expect("chpasswd");
+    let mut c = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("chpasswd");
     if let Some(mut i) = c.stdin.take() {
         let _ = writeln!(i, "{TEST_USER}:{TEST_PASSWORD}");
     }
@@ -100,7 +115,14 @@ fn ensure_test_user() -> bool {
 
 fn current_user() -> String {
     std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| {
-        Command::new("id").arg("-un").output().ok().and_then(|o| String::from_utf8(o.stdout).ok()).unwrap_or_default().trim().to_string()
+        Command::new("id")
+            .arg("-un")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .unwrap_or_default()
+            .trim()
+            .to_string()
     })
 }
 
@@ -147,11 +169,22 @@ impl Sshd {
         let dir = temp_dir("sshd");
         let mut host_key_lines = String::new();
         let mut host_key_pubs = Vec::new();
-        for (t, bits) in [("ed25519", None), ("ecdsa", Some("256")), ("ecdsa", Some("384")), ("ecdsa", Some("521")), ("rsa", Some("3072"))] {
+        for (t, bits) in [
+            ("ed25519", None),
+            ("ecdsa", Some("256")),
+            ("ecdsa", Some("384")),
+            ("ecdsa", Some("521")),
+            ("rsa", Some("3072")),
+        ] {
             let p = dir.join(format!("host_{t}_{}", bits.unwrap_or("")));
             keygen(&p, t, bits);
             host_key_lines.push_str(&format!("HostKey {}\n", p.display()));
-            host_key_pubs.push(std::fs::read_to_string(p.with_extension("pub")).unwrap_or_default().trim().to_string());
+            host_key_pubs.push(
+                std::fs::read_to_string(p.with_extension("pub"))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string(),
+            );
         }
         let client_key = dir.join("id_ed25519");
         keygen(&client_key, "ed25519", None);
@@ -163,7 +196,11 @@ impl Sshd {
             .iter()
             .map(|l| {
                 let mut parts = l.split_whitespace();
-                format!("[127.0.0.1]:{port} {} {}\n", parts.next().unwrap_or(""), parts.next().unwrap_or(""))
+                format!(
+                    "[127.0.0.1]:{port} {} {}\n",
+                    parts.next().unwrap_or(""),
+                    parts.next().unwrap_or("")
+                )
             })
             .collect();
         std::fs::write(&known_hosts, kh).expect("known_hosts");
@@ -200,9 +237,22 @@ impl Sshd {
         if !wait_for_port(port, &mut child) {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("sshd did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+            panic!(
+                "sshd did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
         }
-        Some(Sshd { port, dir, user, password, client_key, known_hosts, host_key_pubs, child, log })
+        Some(Sshd {
+            port,
+            dir,
+            user,
+            password,
+            client_key,
+            known_hosts,
+            host_key_pubs,
+            child,
+            log,
+        })
     }
 
     pub fn log(&self) -> String {
@@ -239,8 +289,14 @@ impl Dropbear {
         }
         let dir = temp_dir("dropbear");
         let host_key = dir.join("host_ed25519");
-        assert!(run(Command::new("dropbearkey").args(["-t", "ed25519", "-f"]).arg(&host_key)));
-        let out = Command::new("dropbearkey").args(["-y", "-f"]).arg(&host_key).output().expect("dropbearkey -y");
+        assert!(run(Command::new("dropbearkey")
+            .args(["-t", "ed25519", "-f"])
+            .arg(&host_key)));
+        let out = Command::new("dropbearkey")
+            .args(["-y", "-f"])
+            .arg(&host_key)
+            .output()
+            .expect("dropbearkey -y");
         let pub_line = String::from_utf8_lossy(&out.stdout)
             .lines()
             .find(|l| l.starts_with("ssh-"))
@@ -253,9 +309,15 @@ impl Dropbear {
         let _ = std::fs::create_dir_all(&ssh_dir);
         let ak = ssh_dir.join("authorized_keys");
         let line = std::fs::read_to_string(client_key.with_extension("pub")).expect("pub");
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&ak).expect("authorized_keys");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&ak)
+            .expect("authorized_keys");
         let _ = f.write_all(line.as_bytes());
-        run(Command::new("chown").args(["-R", &format!("{TEST_USER}:{TEST_USER}")]).arg(&ssh_dir));
+        run(Command::new("chown")
+            .args(["-R", &format!("{TEST_USER}:{TEST_USER}")])
+            .arg(&ssh_dir));
         run(Command::new("chmod").arg("700").arg(&ssh_dir));
         run(Command::new("chmod").arg("600").arg(&ak));
         let port = free_port();
@@ -263,7 +325,11 @@ impl Dropbear {
         let known_hosts = dir.join("known_hosts");
         std::fs::write(
             &known_hosts,
-            format!("[127.0.0.1]:{port} {} {}\n", parts.next().unwrap_or(""), parts.next().unwrap_or("")),
+            format!(
+                "[127.0.0.1]:{port} {} {}\n",
+                parts.next().unwrap_or(""),
+                parts.next().unwrap_or("")
+            ),
         )
         .expect("known_hosts");
         let log = std::fs::File::create(dir.join("dropbear.log")).expect("log");
@@ -276,7 +342,15 @@ impl Dropbear {
             .spawn()
             .expect("dropbear start");
         assert!(wait_for_port(port, &mut child), "dropbear did not start");
-        Some(Dropbear { port, dir, user: TEST_USER.into(), password: TEST_PASSWORD.into(), client_key, known_hosts, child })
+        Some(Dropbear {
+            port,
+            dir,
+            user: TEST_USER.into(),
+            password: TEST_PASSWORD.into(),
+            client_key,
+            known_hosts,
+            child,
+        })
     }
 }
 
