@@ -19,4 +19,6 @@ pub mod known_hosts;
 pub mod rng;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_bad_input;
 pub mod transport;
