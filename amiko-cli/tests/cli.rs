@@ -144,3 +144,54 @@ fn demo_walks_through_the_tutorial_against_amikos_own_server() {
     assert!(text.contains("All steps behaved as expected"), "{text}");
     assert!(text.matches('✓').count() >= 9, "{text}");
 }
+
+#[test]
+fn serve_takes_logins_and_stops_on_sigterm() {
+    let dir = common::temp_dir("serve");
+    let key = dir.join("id_ed25519");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let port = common::free_port();
+    let host_key = dir.join("host_key");
+    let mut server = amiko()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--host-key"])
+        .arg(&host_key)
+        .arg("--authorized-keys")
+        .arg(key.with_extension("pub"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(host_key.exists(), "the host key is generated and saved");
+    let out = amiko()
+        .args(["exec", "-F", "/dev/null", "-p", &port.to_string(), "-i"])
+        .arg(&key)
+        .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
+        .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
+        .args(["someone@127.0.0.1", "--", "echo", "served"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "served\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let status = server.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -10,10 +10,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let target = args.next().unwrap_or_else(|| "127.0.0.1:22".into());
     let user = args.next().unwrap_or_else(|| std::env::var("USER").unwrap_or_default());
-    let (host, port) = target.rsplit_once(':').map_or((target.as_str(), 22), |(h, p)| (h, p.parse().unwrap_or(22)));
+    let (host, port) = target
+        .rsplit_once(':')
+        .map_or((target.as_str(), 22), |(h, p)| (h, p.parse().unwrap_or(22)));
     let mut transport = Transport::new(host, port);
     transport.connect(&user, &std::env::var("AMIKO_PASSWORD").unwrap_or_default())?;
-    println!("active: {}, authenticated: {}", transport.is_active(), transport.is_authenticated());
+    println!(
+        "active: {}, authenticated: {}",
+        transport.is_active(),
+        transport.is_authenticated()
+    );
     let channel = transport.open_session()?;
     channel.exec_command("uname -n")?;
     loop {

@@ -23,11 +23,10 @@ struct TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // Stop accepting; connections still open end with their clients (the thread is not joined, so a client
+        // that lives on in a test's runtime cannot hold the teardown up).
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -289,4 +288,140 @@ fn garbage_on_one_connection_does_not_disturb_another() {
         let mut buf = Vec::new();
         let _ = t.read_to_end(&mut buf); // the server closes each bad connection
     }
+}
+
+async fn amiko_client(s: &TestServer) -> amiko::Client {
+    let mut cfg = amiko::ClientConfig::new("tester");
+    cfg.host_keys.files = vec![s.known_hosts.clone()];
+    cfg.keys = vec![amiko::load_key_file(&s.client_key, None).unwrap()];
+    amiko::Client::connect("127.0.0.1", s.port, cfg).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_sessions_per_connection_is_enforced() {
+    let s = start(|c| c.max_sessions = 2, keys_only);
+    let client = amiko_client(&s).await;
+    let a = client.open_session().await.unwrap();
+    let b = client.open_session().await.unwrap();
+    let err = client.open_session().await.err().unwrap().to_string();
+    assert!(err.contains("MaxSessions"), "{err}");
+    drop((a, b));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    client.open_session().await.expect("a slot is free again");
+}
+
+#[test]
+fn login_grace_time_drops_idle_unauthenticated_connections() {
+    let s = start(|c| c.login_grace_time = Duration::from_millis(300), keys_only);
+    let mut t = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    t.write_all(b"SSH-2.0-slowpoke\r\n").unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = Vec::new();
+    let _ = t.read_to_end(&mut buf);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "connection kept for {waited:?}");
+    assert!(buf.starts_with(b"SSH-2.0-"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_env_and_exit_signal_through_the_runner() {
+    let s = start(|_| {}, keys_only);
+    let client = amiko_client(&s).await;
+    let ch = client.open_session().await.unwrap();
+    assert!(ch.env("GREETING", "ola").await.unwrap());
+    ch.exec("echo $GREETING; exec sleep 30").await.unwrap();
+    let mut buf = [0u8; 4];
+    let n = ch.read(&mut buf).await.unwrap();
+    assert_eq!(&buf[..n], b"ola\n");
+    ch.signal("TERM").unwrap();
+    let (status, signal) = ch.wait_exit().await.unwrap();
+    assert_eq!((status, signal.as_deref()), (None, Some("TERM")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_change_resizes_the_pty() {
+    let s = start(|_| {}, keys_only);
+    let client = amiko_client(&s).await;
+    let ch = client.open_session().await.unwrap();
+    ch.request_pty(amiko::PtyRequest {
+        cols: 80,
+        rows: 24,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    ch.exec("read x; stty size").await.unwrap();
+    ch.window_change(123, 45).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    ch.write_all_data(b"go\n").await.unwrap();
+    let mut all = Vec::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = ch.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        all.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        String::from_utf8_lossy(&all).contains("45 123"),
+        "{}",
+        String::from_utf8_lossy(&all)
+    );
+}
+
+#[test]
+fn graceful_shutdown_lets_running_sessions_finish() {
+    let mut s = start(|_| {}, keys_only);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let out = rt.block_on(async {
+        let client = amiko_client(&s).await;
+        let job = tokio::spawn(async move { client.exec("sleep 1; echo finished").await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = s.stop.take().unwrap().send(());
+        job.await.unwrap()
+    });
+    assert_eq!(out.unwrap().stdout, b"finished\n");
+    // New connections are refused after the stop.
+    if let Some(t) = s.thread.take() {
+        t.join().unwrap();
+    }
+    assert!(TcpStream::connect(("127.0.0.1", s.port)).is_err());
+}
+
+#[test]
+fn unauthenticated_flood_is_refused_while_sessions_go_on() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|c| c.max_startups = (2, 100, 3), keys_only);
+    // A long-running session, authenticated before the flood.
+    let mut session = Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
+        .arg(&s.client_key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+        .args(["-p", &s.port.to_string(), "tester@127.0.0.1", "sleep 1; echo survived"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let idle: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(("127.0.0.1", s.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut extra = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = Vec::new();
+    let _ = extra.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "a connection beyond MaxStartups must be closed at once");
+    let out = session.wait_with_output().unwrap();
+    assert_eq!(out.stdout, b"survived\n");
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.ssh(&[], "echo ok", b"").stdout, b"ok\n");
 }
