@@ -399,7 +399,7 @@ fn unauthenticated_flood_is_refused_while_sessions_go_on() {
     }
     let s = start(|c| c.max_startups = (2, 100, 3), keys_only);
     // A long-running session, authenticated before the flood.
-    let mut session = Command::new("ssh")
+    let session = Command::new("ssh")
         .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
         .arg(&s.client_key)
         .arg("-o")
