@@ -371,3 +371,28 @@ async fn banner_reaches_the_caller() {
     assert_eq!(client.banner(), Some("Welcome to the test sshd\n"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[tokio::test]
+async fn partial_success_goes_on_to_the_next_method() {
+    let Some(sshd) = Sshd::start_with("AuthenticationMethods publickey,password") else {
+        return;
+    };
+    let Some(pw) = sshd.password.clone() else {
+        eprintln!("skipping: needs the root-created test account for the password half");
+        return;
+    };
+    let mut cfg = config(&sshd);
+    let err = connect(&sshd, cfg.clone())
+        .await
+        .err()
+        .expect("the key alone is not enough")
+        .to_string();
+    assert!(err.contains("password"), "{err}");
+    cfg.password = Some(pw);
+    let client = connect(&sshd, cfg).await.unwrap();
+    assert_eq!(client.exec("true").await.unwrap().exit_status, Some(0));
+    assert!(
+        sshd.log().contains("Partial publickey"),
+        "sshd logged no partial success"
+    );
+}
