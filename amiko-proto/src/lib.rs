@@ -17,6 +17,7 @@ pub mod kex;
 pub mod keys;
 pub mod known_hosts;
 pub mod rng;
+pub mod sftp;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
