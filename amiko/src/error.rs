@@ -40,6 +40,9 @@ pub enum Error {
     /// Bad local configuration (key file, option).
     #[error("{0}")]
     Config(String),
+    /// The SFTP server answered with an error status.
+    #[error(transparent)]
+    Sftp(#[from] crate::sftp::SftpError),
 }
 
 impl Error {

@@ -18,6 +18,7 @@ mod driver;
 mod error;
 mod host_keys;
 pub mod server;
+pub mod sftp;
 
 pub use amiko_proto as proto;
 pub use amiko_proto::connection::PtyRequest;

@@ -122,7 +122,7 @@ pub(super) async fn serve(
                     peer,
                 };
                 drop(g);
-                let ok = handle_request(&owner, &handler, &info, &mut sessions, id, request);
+                let ok = handle_request(&owner, &handler, &info, &mut sessions, id, request, cfg.sftp_root.as_ref());
                 let mut g = shared.lock();
                 let r = if want_reply {
                     g.conn.channel_reply(id, ok)
@@ -174,6 +174,7 @@ fn handle_request(
     sessions: &mut HashMap<ChannelId, Session>,
     id: ChannelId,
     request: ChannelRequest,
+    sftp_root: Option<&std::path::PathBuf>,
 ) -> bool {
     let Some(s) = sessions.get_mut(&id) else { return false };
     match request {
@@ -198,7 +199,14 @@ fn handle_request(
         }
         ChannelRequest::Shell if !s.started() => s.start(crate::Channel::from_id(owner.clone(), id), None),
         ChannelRequest::Subsystem(name) if !s.started() => {
-            let ok = handler.subsystem(info, &name, crate::Channel::from_id(owner.clone(), id));
+            let ch = crate::Channel::from_id(owner.clone(), id);
+            let ok = match sftp_root {
+                Some(root) if name == "sftp" => {
+                    tokio::spawn(super::sftp::serve_sftp(ch, root.clone()));
+                    true
+                }
+                _ => handler.subsystem(info, &name, ch),
+            };
             if ok {
                 s.mark_external();
             }

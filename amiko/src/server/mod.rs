@@ -17,6 +17,7 @@
 mod connection;
 mod handler;
 mod session;
+mod sftp;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 pub use handler::{read_authorized_keys, AuthDecision, Handler, SessionInfo, SimpleAuth};
+pub use sftp::{serve_sftp, MAX_HANDLES};
 
 use crate::error::{Error, Result};
 
@@ -47,6 +49,8 @@ pub struct ServerConfig {
     /// MaxStartups start:rate:full (10:30:100): beyond `start` unauthenticated connections, refuse `rate`% of new
     /// ones, all beyond `full`.
     pub max_startups: (usize, u32, usize),
+    /// Serve the "sftp" subsystem with this directory as its root (None: no SFTP unless the handler serves it).
+    pub sftp_root: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -58,6 +62,7 @@ impl ServerConfig {
             login_grace_time: Duration::from_secs(120),
             max_sessions: 10,
             max_startups: (10, 30, 100),
+            sftp_root: None,
         }
     }
 }

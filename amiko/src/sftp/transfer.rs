@@ -1,0 +1,280 @@
+//! Whole-file transfers: many requests in flight, replies taken in any order and written at their offsets,
+//! resume after checking what is there, and atomic puts (temporary name, then posix-rename).
+
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+
+use amiko_proto::sftp::{open_flags, status, Attrs};
+use tokio::task::JoinSet;
+
+use super::client::Sftp;
+use super::SftpError;
+use crate::error::{Error, Result};
+
+/// Called with (bytes done, total) as a transfer goes.
+pub type Progress = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// How a transfer runs.
+#[derive(Clone)]
+pub struct TransferOptions {
+    /// Requests in flight at once.
+    pub in_flight: usize,
+    /// Continue a partial file (after checking that its tail matches) instead of starting over.
+    pub resume: bool,
+    /// Put: write to a temporary name and rename over the target at the end, so it is never half-written.
+    pub atomic: bool,
+    /// Keep the source's modification time and mode.
+    pub preserve: bool,
+    /// Progress callback.
+    pub progress: Option<Progress>,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        TransferOptions { in_flight: 64, resume: false, atomic: true, preserve: true, progress: None }
+    }
+}
+
+fn io(ctx: &str, e: std::io::Error) -> Error {
+    Error::io(ctx.to_string(), e)
+}
+
+/// Bytes compared at the end of a partial file before resuming from it.
+const RESUME_CHECK: u64 = 64 * 1024;
+
+fn part_name(target: &str) -> String {
+    match target.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/.{name}.amiko-part"),
+        None => format!(".{target}.amiko-part"),
+    }
+}
+
+impl Sftp {
+    /// Downloads `remote` to `local`. The data goes to `local` + ".amiko-part" and is renamed at the end; with
+    /// `resume`, an existing part file whose last 64 KiB match the remote file is continued.
+    pub async fn get(&self, remote: &str, local: &Path, opts: &TransferOptions) -> Result<u64> {
+        let attrs = self.stat(remote).await?;
+        if attrs.is_dir() {
+            return Err(Error::Sftp(SftpError { code: status::FAILURE, message: "is a directory".into(), path: Some(remote.into()) }));
+        }
+        let total = attrs.size.unwrap_or(0);
+        let part = local.with_file_name(format!(
+            "{}.amiko-part",
+            local.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
+        let handle = Arc::new(self.open_read(remote).await?);
+        let mut start = 0u64;
+        if opts.resume {
+            if let Ok(m) = std::fs::metadata(&part) {
+                let have = m.len().min(total);
+                let check = have.min(RESUME_CHECK);
+                let mut mine = vec![0u8; check as usize];
+                let f = std::fs::File::open(&part).map_err(|e| io("opening the partial file", e))?;
+                f.read_exact_at(&mut mine, have - check).map_err(|e| io("reading the partial file", e))?;
+                let theirs = self.read_exact_at(&handle, have - check, check as usize).await?;
+                if theirs == mine {
+                    start = have;
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(start == 0)
+            .open(&part)
+            .map_err(|e| io(&format!("creating {}", part.display()), e))?;
+        file.set_len(start).map_err(|e| io("truncating the partial file", e))?;
+        let file = Arc::new(file);
+        let chunk = self.limits().0 as u64;
+        let mut next = start;
+        let mut done = start;
+        let mut tasks: JoinSet<Result<(u64, Vec<u8>)>> = JoinSet::new();
+        let spawn = |tasks: &mut JoinSet<Result<(u64, Vec<u8>)>>, off: u64, len: u64| {
+            let (s, h) = (self.clone(), handle.clone());
+            tasks.spawn(async move { Ok((off, s.read(&h, off, len as u32).await?)) });
+        };
+        let result: Result<()> = async {
+            loop {
+                while tasks.len() < opts.in_flight.max(1) && next < total {
+                    let len = chunk.min(total - next);
+                    spawn(&mut tasks, next, len);
+                    next += len;
+                }
+                let Some(joined) = tasks.join_next().await else { break };
+                let (off, data) = joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
+                if data.is_empty() {
+                    return Err(Error::Channel(format!("{remote} shrank during the transfer (EOF at {off})")));
+                }
+                let f = file.clone();
+                let d = data.clone();
+                tokio::task::spawn_blocking(move || f.write_all_at(&d, off))
+                    .await
+                    .map_err(|e| Error::Channel(e.to_string()))?
+                    .map_err(|e| io("writing the local file", e))?;
+                done += data.len() as u64;
+                // A short read: ask for the rest of that range.
+                let want = chunk.min(total - off);
+                if (data.len() as u64) < want {
+                    let rest = off + data.len() as u64;
+                    spawn(&mut tasks, rest, want - data.len() as u64);
+                }
+                if let Some(p) = &opts.progress {
+                    p(done, total);
+                }
+            }
+            Ok(())
+        }
+        .await;
+        tasks.abort_all();
+        let _ = self.close(&handle).await;
+        result?;
+        drop(file);
+        if opts.preserve {
+            set_local_times_and_mode(&part, &attrs);
+        }
+        std::fs::rename(&part, local).map_err(|e| io(&format!("renaming to {}", local.display()), e))?;
+        Ok(total)
+    }
+
+    async fn read_exact_at(&self, handle: &[u8], mut off: u64, mut len: usize) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(len);
+        while len > 0 {
+            let d = self.read(handle, off, len as u32).await?;
+            if d.is_empty() {
+                break;
+            }
+            off += d.len() as u64;
+            len -= d.len().min(len);
+            out.extend_from_slice(&d);
+        }
+        Ok(out)
+    }
+
+    /// Uploads `local` to `remote`: to a temporary name then renamed over `remote` (atomic), or in place. With
+    /// `resume`, a partial upload whose last 64 KiB match the local file is continued.
+    pub async fn put(&self, local: &Path, remote: &str, opts: &TransferOptions) -> Result<u64> {
+        let file = std::fs::File::open(local).map_err(|e| io(&format!("opening {}", local.display()), e))?;
+        let meta = file.metadata().map_err(|e| io("stat of the local file", e))?;
+        let total = meta.len();
+        let target = if opts.atomic { part_name(remote) } else { remote.to_string() };
+        let mut start = 0;
+        if opts.resume {
+            if let Ok(a) = self.stat(&target).await {
+                let have = a.size.unwrap_or(0).min(total);
+                let check = have.min(RESUME_CHECK);
+                let h = self.open_read(&target).await?;
+                let theirs = self.read_exact_at(&h, have - check, check as usize).await;
+                let _ = self.close(&h).await;
+                let mut mine = vec![0u8; check as usize];
+                file.read_exact_at(&mut mine, have - check).map_err(|e| io("reading the local file", e))?;
+                if theirs? == mine {
+                    start = have;
+                }
+            }
+        }
+        let flags = open_flags::WRITE | open_flags::CREAT | if start == 0 { open_flags::TRUNC } else { 0 };
+        let mode = Attrs { permissions: Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777), ..Default::default() };
+        let handle = Arc::new(self.open(&target, flags, mode).await?);
+        let file = Arc::new(file);
+        let chunk = self.limits().1 as u64;
+        let mut next = start;
+        let mut done = start;
+        let mut tasks: JoinSet<Result<u64>> = JoinSet::new();
+        let result: Result<()> = async {
+            loop {
+                while tasks.len() < opts.in_flight.max(1) && next < total {
+                    let len = chunk.min(total - next);
+                    let off = next;
+                    let f = file.clone();
+                    let data = tokio::task::spawn_blocking(move || {
+                        let mut buf = vec![0u8; len as usize];
+                        f.read_exact_at(&mut buf, off).map(|_| buf)
+                    })
+                    .await
+                    .map_err(|e| Error::Channel(e.to_string()))?
+                    .map_err(|e| io("reading the local file", e))?;
+                    let (s, h) = (self.clone(), handle.clone());
+                    tasks.spawn(async move { s.write(&h, off, &data).await.map(|_| len) });
+                    next += len;
+                }
+                let Some(joined) = tasks.join_next().await else { break };
+                done += joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
+                if let Some(p) = &opts.progress {
+                    p(done, total);
+                }
+            }
+            Ok(())
+        }
+        .await;
+        tasks.abort_all();
+        let closed = self.close(&handle).await;
+        result?;
+        closed?;
+        if opts.preserve {
+            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as u32);
+            let atime = meta.accessed().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as u32);
+            if let (Some(a), Some(m)) = (atime, mtime) {
+                let _ = self.setstat(&target, Attrs { atime_mtime: Some((a, m)), ..Default::default() }).await;
+            }
+        }
+        if opts.atomic {
+            if self.has_extension("posix-rename@openssh.com") {
+                self.posix_rename(&target, remote).await?;
+            } else {
+                let _ = self.remove(remote).await;
+                self.rename(&target, remote).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Downloads a directory tree, keeping modes and mtimes.
+    pub async fn get_dir(&self, remote: &str, local: &Path, opts: &TransferOptions) -> Result<u64> {
+        std::fs::create_dir_all(local).map_err(|e| io(&format!("creating {}", local.display()), e))?;
+        let mut total = 0;
+        for (name, attrs) in self.listdir_attr(remote).await? {
+            let (r, l) = (format!("{}/{name}", remote.trim_end_matches('/')), local.join(&name));
+            if attrs.is_dir() {
+                total += Box::pin(self.get_dir(&r, &l, opts)).await?;
+            } else if attrs.is_file() {
+                total += self.get(&r, &l, opts).await?;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Uploads a directory tree, keeping modes and mtimes.
+    pub async fn put_dir(&self, local: &Path, remote: &str, opts: &TransferOptions) -> Result<u64> {
+        if self.stat(remote).await.is_err() {
+            self.mkdir(remote, 0o755).await?;
+        }
+        let mut total = 0;
+        let entries = std::fs::read_dir(local).map_err(|e| io(&format!("reading {}", local.display()), e))?;
+        for e in entries {
+            let e = e.map_err(|e| io("reading a directory", e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let r = format!("{}/{name}", remote.trim_end_matches('/'));
+            let ft = e.file_type().map_err(|e| io("file type", e))?;
+            if ft.is_dir() {
+                total += Box::pin(self.put_dir(&e.path(), &r, opts)).await?;
+            } else if ft.is_file() {
+                total += self.put(&e.path(), &r, opts).await?;
+            }
+        }
+        Ok(total)
+    }
+}
+
+fn set_local_times_and_mode(path: &Path, attrs: &Attrs) {
+    if let Some(p) = attrs.permissions {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(p & 0o7777));
+    }
+    if let Some((a, m)) = attrs.atime_mtime {
+        let to = |s: u32| std::time::UNIX_EPOCH + std::time::Duration::from_secs(s as u64);
+        if let Ok(f) = std::fs::File::options().write(true).open(path) {
+            let _ = f.set_times(std::fs::FileTimes::new().set_accessed(to(a)).set_modified(to(m)));
+        }
+    }
+}
