@@ -122,7 +122,15 @@ pub(super) async fn serve(
                     peer,
                 };
                 drop(g);
-                let ok = handle_request(&owner, &handler, &info, &mut sessions, id, request, cfg.sftp_root.as_ref());
+                let ok = handle_request(
+                    &owner,
+                    &handler,
+                    &info,
+                    &mut sessions,
+                    id,
+                    request,
+                    cfg.sftp_root.as_ref(),
+                );
                 let mut g = shared.lock();
                 let r = if want_reply {
                     g.conn.channel_reply(id, ok)

@@ -54,10 +54,29 @@ fn attrs_of(m: &fs::Metadata) -> Attrs {
 
 fn longname(name: &str, a: &Attrs) -> String {
     let p = a.permissions.unwrap_or(0);
-    let kind = if a.is_dir() { 'd' } else if a.is_symlink() { 'l' } else { '-' };
-    let bits: String = (0..9).rev().map(|i| if p & (1 << i) != 0 { b"rwxrwxrwx"[8 - i] as char } else { '-' }).collect();
+    let kind = if a.is_dir() {
+        'd'
+    } else if a.is_symlink() {
+        'l'
+    } else {
+        '-'
+    };
+    let bits: String = (0..9)
+        .rev()
+        .map(|i| {
+            if p & (1 << i) != 0 {
+                b"rwxrwxrwx"[8 - i] as char
+            } else {
+                '-'
+            }
+        })
+        .collect();
     let (u, g) = a.uid_gid.unwrap_or((0, 0));
-    format!("{kind}{bits} 1 {u} {g} {} {} {name}", a.size.unwrap_or(0), a.atime_mtime.map_or(0, |t| t.1))
+    format!(
+        "{kind}{bits} 1 {u} {g} {} {} {name}",
+        a.size.unwrap_or(0),
+        a.atime_mtime.map_or(0, |t| t.1)
+    )
 }
 
 impl State {
@@ -76,7 +95,12 @@ impl State {
         }
         let mut full = self.root.clone();
         full.extend(&parts);
-        let denied = || (status::PERMISSION_DENIED, format!("{path}: outside the served directory"));
+        let denied = || {
+            (
+                status::PERMISSION_DENIED,
+                format!("{path}: outside the served directory"),
+            )
+        };
         // Every existing ancestor, symlinks followed, must stay inside the root.
         let check = |p: &Path| -> Result<(), Status> {
             match fs::canonicalize(p) {
@@ -112,7 +136,9 @@ impl State {
     }
 
     fn handle_id(handle: &[u8]) -> Result<u32, Status> {
-        <[u8; 4]>::try_from(handle).map(u32::from_be_bytes).map_err(|_| (status::FAILURE, "invalid handle".into()))
+        <[u8; 4]>::try_from(handle)
+            .map(u32::from_be_bytes)
+            .map_err(|_| (status::FAILURE, "invalid handle".into()))
     }
 
     fn file(&self, handle: &[u8]) -> Result<&File, Status> {
@@ -195,22 +221,35 @@ fn handle(state: &mut State, req: Request<'_>, out: &mut Vec<u8>) {
             }
             Request::Close { handle, .. } => {
                 let h = State::handle_id(handle)?;
-                state.handles.remove(&h).map(|_| ()).ok_or((status::FAILURE, "invalid handle".into()))?;
+                state
+                    .handles
+                    .remove(&h)
+                    .map(|_| ())
+                    .ok_or((status::FAILURE, "invalid handle".into()))?;
                 status_reply(out, Ok(()));
                 Ok(())
             }
-            Request::Read { handle, offset, len, .. } => {
+            Request::Read {
+                handle, offset, len, ..
+            } => {
                 let f = state.file(handle)?;
                 let mut buf = vec![0u8; len.min(MAX_READ) as usize];
                 let n = f.read_at(&mut buf, offset).map_err(io_status)?;
                 if n == 0 && !buf.is_empty() {
-                    Response::Status { id, code: status::EOF, message: "EOF".into() }.encode(out);
+                    Response::Status {
+                        id,
+                        code: status::EOF,
+                        message: "EOF".into(),
+                    }
+                    .encode(out);
                 } else {
                     Response::Data { id, data: &buf[..n] }.encode(out);
                 }
                 Ok(())
             }
-            Request::Write { handle, offset, data, .. } => {
+            Request::Write {
+                handle, offset, data, ..
+            } => {
                 state.file(handle)?.write_all_at(data, offset).map_err(io_status)?;
                 status_reply(out, Ok(()));
                 Ok(())
@@ -218,13 +257,26 @@ fn handle(state: &mut State, req: Request<'_>, out: &mut Vec<u8>) {
             Request::Stat { path, .. } | Request::Lstat { path, .. } => {
                 let follow = matches!(req, Request::Stat { .. });
                 let p = state.resolve(path, follow)?;
-                let m = if follow { fs::metadata(&p) } else { fs::symlink_metadata(&p) }.map_err(io_status)?;
-                Response::Attrs { id, attrs: attrs_of(&m) }.encode(out);
+                let m = if follow {
+                    fs::metadata(&p)
+                } else {
+                    fs::symlink_metadata(&p)
+                }
+                .map_err(io_status)?;
+                Response::Attrs {
+                    id,
+                    attrs: attrs_of(&m),
+                }
+                .encode(out);
                 Ok(())
             }
             Request::Fstat { handle, .. } => {
                 let m = state.file(handle)?.metadata().map_err(io_status)?;
-                Response::Attrs { id, attrs: attrs_of(&m) }.encode(out);
+                Response::Attrs {
+                    id,
+                    attrs: attrs_of(&m),
+                }
+                .encode(out);
                 Ok(())
             }
             Request::Setstat { path, attrs, .. } => {
@@ -290,7 +342,11 @@ fn handle(state: &mut State, req: Request<'_>, out: &mut Vec<u8>) {
                 let p = state.resolve(path, true)?;
                 let real = fs::canonicalize(&p).unwrap_or(p);
                 let v = state.virtual_path(&real);
-                Response::Name { id, entries: vec![(v.clone(), v, Attrs::default())] }.encode(out);
+                Response::Name {
+                    id,
+                    entries: vec![(v.clone(), v, Attrs::default())],
+                }
+                .encode(out);
                 Ok(())
             }
             Request::Rename { from, to, .. } => {
@@ -305,7 +361,11 @@ fn handle(state: &mut State, req: Request<'_>, out: &mut Vec<u8>) {
             Request::Readlink { path, .. } => {
                 let target = fs::read_link(state.resolve(path, false)?).map_err(io_status)?;
                 let t = target.to_string_lossy().into_owned();
-                Response::Name { id, entries: vec![(t.clone(), t, Attrs::default())] }.encode(out);
+                Response::Name {
+                    id,
+                    entries: vec![(t.clone(), t, Attrs::default())],
+                }
+                .encode(out);
                 Ok(())
             }
             Request::Symlink { target, link, .. } => {
@@ -325,7 +385,14 @@ fn handle(state: &mut State, req: Request<'_>, out: &mut Vec<u8>) {
 fn extended(state: &mut State, id: u32, name: &str, data: &[u8], out: &mut Vec<u8>) -> Result<(), Status> {
     let bad = |_| (status::BAD_MESSAGE, format!("malformed {name} request"));
     let mut r = Reader::new(data);
-    let ok = |out: &mut Vec<u8>| Response::Status { id, code: status::OK, message: "OK".into() }.encode(out);
+    let ok = |out: &mut Vec<u8>| {
+        Response::Status {
+            id,
+            code: status::OK,
+            message: "OK".into(),
+        }
+        .encode(out)
+    };
     match name {
         "posix-rename@openssh.com" => {
             let (f, t) = (r.utf8().map_err(bad)?, r.utf8().map_err(bad)?);
@@ -376,15 +443,26 @@ fn extended(state: &mut State, id: u32, name: &str, data: &[u8], out: &mut Vec<u
         }
         "limits@openssh.com" => {
             let mut body = Vec::new();
-            Writer::new(&mut body).u64(256 * 1024).u64(MAX_READ as u64).u64(MAX_READ as u64).u64(MAX_HANDLES as u64);
+            Writer::new(&mut body)
+                .u64(256 * 1024)
+                .u64(MAX_READ as u64)
+                .u64(MAX_READ as u64)
+                .u64(MAX_HANDLES as u64);
             Response::ExtendedReply { id, data: &body }.encode(out);
         }
         "expand-path@openssh.com" | "home-directory" => {
             let p = r.utf8().unwrap_or("");
-            let p = p.strip_prefix("~/").or(if p == "~" { Some("") } else { None }).unwrap_or(p);
+            let p = p
+                .strip_prefix("~/")
+                .or(if p == "~" { Some("") } else { None })
+                .unwrap_or(p);
             let real = state.resolve(if name == "home-directory" { "/" } else { p }, true)?;
             let v = state.virtual_path(&fs::canonicalize(&real).unwrap_or(real));
-            Response::Name { id, entries: vec![(v.clone(), v, Attrs::default())] }.encode(out);
+            Response::Name {
+                id,
+                entries: vec![(v.clone(), v, Attrs::default())],
+            }
+            .encode(out);
         }
         _ => return Err((status::OP_UNSUPPORTED, format!("{name} is not supported"))),
     }
@@ -394,7 +472,11 @@ fn extended(state: &mut State, id: u32, name: &str, data: &[u8], out: &mut Vec<u
 /// Serves SFTP on `channel` with `root` as the jail, until the client closes.
 pub async fn serve_sftp(channel: Channel, root: PathBuf) {
     let root = fs::canonicalize(&root).unwrap_or(root);
-    let state = Arc::new(Mutex::new(State { root, handles: HashMap::new(), next_handle: 1 }));
+    let state = Arc::new(Mutex::new(State {
+        root,
+        handles: HashMap::new(),
+        next_handle: 1,
+    }));
     let mut fr = FrameReader::default();
     let mut buf = vec![0u8; 256 * 1024];
     let mut initialized = false;
@@ -432,8 +514,15 @@ pub async fn serve_sftp(channel: Channel, root: PathBuf) {
                     Ok(req) => handle(&mut st.lock().unwrap_or_else(|p| p.into_inner()), req, &mut out),
                     Err(e) => {
                         // An undecodable request still gets an answer if its id can be read.
-                        let id = frame.get(1..5).map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-                        Response::Status { id, code: status::BAD_MESSAGE, message: e.to_string() }.encode(&mut out);
+                        let id = frame
+                            .get(1..5)
+                            .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+                        Response::Status {
+                            id,
+                            code: status::BAD_MESSAGE,
+                            message: e.to_string(),
+                        }
+                        .encode(&mut out);
                     }
                 }
                 out

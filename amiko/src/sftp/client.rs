@@ -60,7 +60,11 @@ pub struct Sftp {
 }
 
 fn sftp_err(code: u32, message: String, path: Option<&str>) -> Error {
-    Error::Sftp(SftpError { code, message, path: path.map(str::to_string) })
+    Error::Sftp(SftpError {
+        code,
+        message,
+        path: path.map(str::to_string),
+    })
 }
 
 async fn read_frame(ch: &Channel, fr: &mut FrameReader, buf: &mut [u8]) -> Result<Option<Vec<u8>>> {
@@ -138,7 +142,10 @@ impl Sftp {
             .await?
             .ok_or_else(|| Error::Channel("the SFTP server closed before VERSION".into()))?;
         let extensions = match Response::decode(&frame).map_err(Error::Proto)? {
-            Response::Version { version: 3.., extensions } => extensions,
+            Response::Version {
+                version: 3..,
+                extensions,
+            } => extensions,
             other => return Err(Error::Channel(format!("unexpected SFTP greeting {other:?}"))),
         };
         let ch = Arc::new(ch);
@@ -183,7 +190,11 @@ impl Sftp {
     pub(crate) async fn call<'a>(&self, make: impl FnOnce(u32) -> Request<'a>) -> Result<Reply> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
-        self.inner.waiters.lock().unwrap_or_else(|p| p.into_inner()).insert(id, tx);
+        self.inner
+            .waiters
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
         {
             let mut out = self.inner.out.lock().await;
             out.clear();
@@ -193,7 +204,8 @@ impl Sftp {
                 return Err(e);
             }
         }
-        rx.await.map_err(|_| Error::Channel("the SFTP session ended (connection lost)".into()))
+        rx.await
+            .map_err(|_| Error::Channel("the SFTP session ended (connection lost)".into()))
     }
 
     async fn status<'a>(&self, path: Option<&str>, make: impl FnOnce(u32) -> Request<'a>) -> Result<()> {
@@ -266,7 +278,15 @@ impl Sftp {
     /// Reads up to `len` bytes at `offset`; empty at EOF.
     pub async fn read(&self, handle: &[u8], offset: u64, len: u32) -> Result<Vec<u8>> {
         let len = len.min(self.inner.max_read);
-        match self.call(|id| Request::Read { id, handle, offset, len }).await? {
+        match self
+            .call(|id| Request::Read {
+                id,
+                handle,
+                offset,
+                len,
+            })
+            .await?
+        {
             Reply::Data(d) => Ok(d),
             Reply::Status(status::EOF, _) => Ok(Vec::new()),
             Reply::Status(code, msg) => Err(sftp_err(code, msg, None)),
@@ -279,7 +299,13 @@ impl Sftp {
         let mut done = 0;
         for chunk in data.chunks(self.inner.max_write as usize) {
             let off = offset + done as u64;
-            self.status(None, |id| Request::Write { id, handle, offset: off, data: chunk }).await?;
+            self.status(None, |id| Request::Write {
+                id,
+                handle,
+                offset: off,
+                data: chunk,
+            })
+            .await?;
             done += chunk.len();
         }
         Ok(())
@@ -291,9 +317,12 @@ impl Sftp {
         let mut out = Vec::new();
         let result = loop {
             match self.call(|id| Request::Readdir { id, handle: &handle }).await {
-                Ok(Reply::Name(entries)) => {
-                    out.extend(entries.into_iter().filter(|(n, _, _)| n != "." && n != "..").map(|(n, _, a)| (n, a)))
-                }
+                Ok(Reply::Name(entries)) => out.extend(
+                    entries
+                        .into_iter()
+                        .filter(|(n, _, _)| n != "." && n != "..")
+                        .map(|(n, _, a)| (n, a)),
+                ),
                 Ok(Reply::Status(status::EOF, _)) => break Ok(()),
                 Ok(Reply::Status(code, msg)) => break Err(sftp_err(code, msg, Some(path))),
                 Ok(other) => break Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
@@ -316,7 +345,10 @@ impl Sftp {
 
     /// Makes a directory with mode bits.
     pub async fn mkdir(&self, path: &str, mode: u32) -> Result<()> {
-        let attrs = Attrs { permissions: Some(mode), ..Default::default() };
+        let attrs = Attrs {
+            permissions: Some(mode),
+            ..Default::default()
+        };
         self.status(Some(path), |id| Request::Mkdir { id, path, attrs }).await
     }
 
@@ -339,7 +371,8 @@ impl Sftp {
     pub async fn posix_rename(&self, from: &str, to: &str) -> Result<()> {
         let mut data = Vec::new();
         amiko_proto::wire::Writer::new(&mut data).string(from).string(to);
-        self.extended_status("posix-rename@openssh.com", &data, Some(from)).await
+        self.extended_status("posix-rename@openssh.com", &data, Some(from))
+            .await
     }
 
     /// Reads a symlink.
@@ -349,7 +382,8 @@ impl Sftp {
 
     /// Makes `link` a symlink to `target`.
     pub async fn symlink(&self, target: &str, link: &str) -> Result<()> {
-        self.status(Some(link), |id| Request::Symlink { id, target, link }).await
+        self.status(Some(link), |id| Request::Symlink { id, target, link })
+            .await
     }
 
     /// Makes a hard link (hardlink@openssh.com).
@@ -380,7 +414,14 @@ impl Sftp {
         if self.has_extension("home-directory") {
             let mut data = Vec::new();
             amiko_proto::wire::Writer::new(&mut data).string("");
-            if let Ok(Reply::Name(mut e)) = self.call(|id| Request::Extended { id, name: "home-directory", data: &data }).await {
+            if let Ok(Reply::Name(mut e)) = self
+                .call(|id| Request::Extended {
+                    id,
+                    name: "home-directory",
+                    data: &data,
+                })
+                .await
+            {
                 if !e.is_empty() {
                     return Ok(e.swap_remove(0).0);
                 }
@@ -392,7 +433,11 @@ impl Sftp {
     /// Sends an extension request and returns its EXTENDED_REPLY data.
     pub async fn extended(&self, name: &str, data: &[u8]) -> Result<Vec<u8>> {
         if !self.has_extension(name) {
-            return Err(sftp_err(status::OP_UNSUPPORTED, format!("server does not support {name}"), None));
+            return Err(sftp_err(
+                status::OP_UNSUPPORTED,
+                format!("server does not support {name}"),
+                None,
+            ));
         }
         match self.call(|id| Request::Extended { id, name, data }).await? {
             Reply::Extended(d) => Ok(d),
@@ -403,7 +448,11 @@ impl Sftp {
 
     async fn extended_status(&self, name: &str, data: &[u8], path: Option<&str>) -> Result<()> {
         if !self.has_extension(name) {
-            return Err(sftp_err(status::OP_UNSUPPORTED, format!("server does not support {name}"), path));
+            return Err(sftp_err(
+                status::OP_UNSUPPORTED,
+                format!("server does not support {name}"),
+                path,
+            ));
         }
         self.status(path, |id| Request::Extended { id, name, data }).await
     }

@@ -32,7 +32,13 @@ pub struct TransferOptions {
 
 impl Default for TransferOptions {
     fn default() -> Self {
-        TransferOptions { in_flight: 64, resume: false, atomic: true, preserve: true, progress: None }
+        TransferOptions {
+            in_flight: 64,
+            resume: false,
+            atomic: true,
+            preserve: true,
+            progress: None,
+        }
     }
 }
 
@@ -56,12 +62,19 @@ impl Sftp {
     pub async fn get(&self, remote: &str, local: &Path, opts: &TransferOptions) -> Result<u64> {
         let attrs = self.stat(remote).await?;
         if attrs.is_dir() {
-            return Err(Error::Sftp(SftpError { code: status::FAILURE, message: "is a directory".into(), path: Some(remote.into()) }));
+            return Err(Error::Sftp(SftpError {
+                code: status::FAILURE,
+                message: "is a directory".into(),
+                path: Some(remote.into()),
+            }));
         }
         let total = attrs.size.unwrap_or(0);
         let part = local.with_file_name(format!(
             "{}.amiko-part",
-            local.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            local
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         ));
         let handle = Arc::new(self.open_read(remote).await?);
         let mut start = 0u64;
@@ -71,7 +84,8 @@ impl Sftp {
                 let check = have.min(RESUME_CHECK);
                 let mut mine = vec![0u8; check as usize];
                 let f = std::fs::File::open(&part).map_err(|e| io("opening the partial file", e))?;
-                f.read_exact_at(&mut mine, have - check).map_err(|e| io("reading the partial file", e))?;
+                f.read_exact_at(&mut mine, have - check)
+                    .map_err(|e| io("reading the partial file", e))?;
                 let theirs = self.read_exact_at(&handle, have - check, check as usize).await?;
                 if theirs == mine {
                     start = have;
@@ -104,7 +118,9 @@ impl Sftp {
                 let Some(joined) = tasks.join_next().await else { break };
                 let (off, data) = joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
                 if data.is_empty() {
-                    return Err(Error::Channel(format!("{remote} shrank during the transfer (EOF at {off})")));
+                    return Err(Error::Channel(format!(
+                        "{remote} shrank during the transfer (EOF at {off})"
+                    )));
                 }
                 let f = file.clone();
                 let d = data.clone();
@@ -157,7 +173,11 @@ impl Sftp {
         let file = std::fs::File::open(local).map_err(|e| io(&format!("opening {}", local.display()), e))?;
         let meta = file.metadata().map_err(|e| io("stat of the local file", e))?;
         let total = meta.len();
-        let target = if opts.atomic { part_name(remote) } else { remote.to_string() };
+        let target = if opts.atomic {
+            part_name(remote)
+        } else {
+            remote.to_string()
+        };
         let mut start = 0;
         if opts.resume {
             if let Ok(a) = self.stat(&target).await {
@@ -167,14 +187,18 @@ impl Sftp {
                 let theirs = self.read_exact_at(&h, have - check, check as usize).await;
                 let _ = self.close(&h).await;
                 let mut mine = vec![0u8; check as usize];
-                file.read_exact_at(&mut mine, have - check).map_err(|e| io("reading the local file", e))?;
+                file.read_exact_at(&mut mine, have - check)
+                    .map_err(|e| io("reading the local file", e))?;
                 if theirs? == mine {
                     start = have;
                 }
             }
         }
         let flags = open_flags::WRITE | open_flags::CREAT | if start == 0 { open_flags::TRUNC } else { 0 };
-        let mode = Attrs { permissions: Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777), ..Default::default() };
+        let mode = Attrs {
+            permissions: Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777),
+            ..Default::default()
+        };
         let handle = Arc::new(self.open(&target, flags, mode).await?);
         let file = Arc::new(file);
         let chunk = self.limits().1 as u64;
@@ -212,10 +236,26 @@ impl Sftp {
         result?;
         closed?;
         if opts.preserve {
-            let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as u32);
-            let atime = meta.accessed().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_secs() as u32);
+            let mtime = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as u32);
+            let atime = meta
+                .accessed()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs() as u32);
             if let (Some(a), Some(m)) = (atime, mtime) {
-                let _ = self.setstat(&target, Attrs { atime_mtime: Some((a, m)), ..Default::default() }).await;
+                let _ = self
+                    .setstat(
+                        &target,
+                        Attrs {
+                            atime_mtime: Some((a, m)),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
             }
         }
         if opts.atomic {

@@ -1,0 +1,382 @@
+//! SFTP: amiko's client against OpenSSH's sftp server (via the real sshd), and OpenSSH's `sftp -b` against
+//! amiko's server.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use amiko::sftp::{Sftp, TransferOptions};
+use amiko::{Client, ClientConfig};
+use common::Sshd;
+
+fn sha(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data)
+        .as_ref()
+        .to_vec()
+}
+
+async fn sftp_to(sshd: &Sshd) -> (Client, Sftp) {
+    let mut c = ClientConfig::new(sshd.user.clone());
+    c.host_keys.files = vec![sshd.known_hosts.clone()];
+    c.keys = vec![amiko::load_key_file(&sshd.client_key, None).unwrap()];
+    let client = Client::connect("127.0.0.1", sshd.port, c).await.unwrap();
+    let sftp = Sftp::new(&client).await.unwrap();
+    (client, sftp)
+}
+
+/// A directory both this process and the sshd user can write.
+fn shared_dir(tag: &str) -> std::path::PathBuf {
+    let d = common::temp_dir(tag);
+    Command::new("chmod").arg("777").arg(&d).status().unwrap();
+    d
+}
+
+fn data(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u32).wrapping_mul(2654435761).to_be_bytes()[0] ^ seed)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_and_put_files_of_every_size_byte_identical() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (_c, sftp) = sftp_to(&sshd).await;
+    assert!(sftp.has_extension("posix-rename@openssh.com"));
+    let dir = shared_dir("sftp-sizes");
+    for (i, n) in [0usize, 1, 32 * 1024 - 1, 32 * 1024, 32 * 1024 + 1, 5_000_000]
+        .iter()
+        .enumerate()
+    {
+        let content = data(*n, i as u8);
+        let local = dir.join(format!("src{i}"));
+        std::fs::write(&local, &content).unwrap();
+        let remote = dir.join(format!("remote{i}")).display().to_string();
+        assert_eq!(
+            sftp.put(&local, &remote, &TransferOptions::default()).await.unwrap(),
+            *n as u64
+        );
+        assert_eq!(sha(&std::fs::read(&remote).unwrap()), sha(&content), "put {n}");
+        let back = dir.join(format!("back{i}"));
+        assert_eq!(
+            sftp.get(&remote, &back, &TransferOptions::default()).await.unwrap(),
+            *n as u64
+        );
+        assert_eq!(sha(&std::fs::read(&back).unwrap()), sha(&content), "get {n}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_file_both_ways_with_progress() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (_c, sftp) = sftp_to(&sshd).await;
+    let dir = shared_dir("sftp-large");
+    let content = data(256 << 20, 7);
+    let local = dir.join("big");
+    std::fs::write(&local, &content).unwrap();
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let c2 = calls.clone();
+    let opts = TransferOptions {
+        progress: Some(Arc::new(move |done, total| {
+            assert!(done <= total);
+            c2.store(done, std::sync::atomic::Ordering::Relaxed);
+        })),
+        ..Default::default()
+    };
+    let remote = dir.join("big.remote").display().to_string();
+    sftp.put(&local, &remote, &opts).await.unwrap();
+    assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 256 << 20);
+    assert_eq!(sha(&std::fs::read(&remote).unwrap()), sha(&content));
+    let back = dir.join("big.back");
+    sftp.get(&remote, &back, &opts).await.unwrap();
+    assert_eq!(sha(&std::fs::read(&back).unwrap()), sha(&content));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn every_operation_and_errors() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (_c, sftp) = sftp_to(&sshd).await;
+    let dir = shared_dir("sftp-ops");
+    let d = dir.display().to_string();
+    sftp.mkdir(&format!("{d}/sub"), 0o750).await.unwrap();
+    assert!(sftp.stat(&format!("{d}/sub")).await.unwrap().is_dir());
+    let h = sftp
+        .open(&format!("{d}/sub/f"), 0x1a, Default::default())
+        .await
+        .unwrap();
+    sftp.write(&h, 0, b"hello world").await.unwrap();
+    sftp.fsync(&h).await.unwrap();
+    assert_eq!(sftp.fstat(&h).await.unwrap().size, Some(11));
+    sftp.close(&h).await.unwrap();
+    let h = sftp.open_read(&format!("{d}/sub/f")).await.unwrap();
+    assert_eq!(sftp.read(&h, 6, 100).await.unwrap(), b"world");
+    assert!(
+        sftp.read(&h, 100, 10).await.unwrap().is_empty(),
+        "read past EOF is empty"
+    );
+    sftp.close(&h).await.unwrap();
+    sftp.setstat(
+        &format!("{d}/sub/f"),
+        amiko_proto::sftp::Attrs {
+            permissions: Some(0o600),
+            size: Some(5),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let a = sftp.stat(&format!("{d}/sub/f")).await.unwrap();
+    assert_eq!((a.size, a.permissions.map(|p| p & 0o777)), (Some(5), Some(0o600)));
+    sftp.symlink(&format!("{d}/sub/f"), &format!("{d}/link")).await.unwrap();
+    assert_eq!(sftp.readlink(&format!("{d}/link")).await.unwrap(), format!("{d}/sub/f"));
+    assert!(sftp.lstat(&format!("{d}/link")).await.unwrap().is_symlink());
+    sftp.hardlink(&format!("{d}/sub/f"), &format!("{d}/hard"))
+        .await
+        .unwrap();
+    sftp.rename(&format!("{d}/hard"), &format!("{d}/hard2")).await.unwrap();
+    sftp.posix_rename(&format!("{d}/hard2"), &format!("{d}/link"))
+        .await
+        .unwrap();
+    let mut names = sftp.listdir(&d).await.unwrap();
+    names.sort();
+    assert_eq!(names, ["link", "sub"]);
+    assert!(sftp
+        .realpath(&format!("{d}/sub/../sub"))
+        .await
+        .unwrap()
+        .ends_with("/sub"));
+    assert_eq!(sftp.statvfs(&d).await.unwrap().len(), 11);
+    sftp.remove(&format!("{d}/link")).await.unwrap();
+    sftp.remove(&format!("{d}/sub/f")).await.unwrap();
+    sftp.rmdir(&format!("{d}/sub")).await.unwrap();
+    // Errors carry the status code and the path.
+    let e = sftp.stat(&format!("{d}/missing")).await.unwrap_err();
+    assert!(matches!(&e, amiko::Error::Sftp(s) if s.code == 2), "{e}");
+    assert!(e.to_string().contains("missing"));
+    let e = sftp.open(&d, 0x01, Default::default()).await;
+    if let Ok(h) = &e {
+        // OpenSSH opens directories as files; reading them fails.
+        assert!(sftp.read(h, 0, 10).await.is_err());
+    }
+    if !common::is_root() || sshd.user != "root" {
+        let e = sftp.open("/etc/shadow", 0x01, Default::default()).await.unwrap_err();
+        assert!(matches!(&e, amiko::Error::Sftp(s) if s.code == 3), "{e}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_continues_a_partial_download_and_upload() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (_c, sftp) = sftp_to(&sshd).await;
+    let dir = shared_dir("sftp-resume");
+    let content = data(3_000_000, 3);
+    let remote = dir.join("r");
+    std::fs::write(&remote, &content).unwrap();
+    // A partial download left behind: first 1 MB.
+    let local = dir.join("l");
+    std::fs::write(dir.join("l.amiko-part"), &content[..1_000_000]).unwrap();
+    let opts = TransferOptions {
+        resume: true,
+        ..Default::default()
+    };
+    sftp.get(&remote.display().to_string(), &local, &opts).await.unwrap();
+    assert_eq!(sha(&std::fs::read(&local).unwrap()), sha(&content));
+    // A partial upload (atomic: the temporary name) is continued the same way.
+    let up = dir.join("u");
+    std::fs::write(dir.join(".u.amiko-part"), &content[..2_000_000]).unwrap();
+    Command::new("chmod")
+        .arg("666")
+        .arg(dir.join(".u.amiko-part"))
+        .status()
+        .unwrap();
+    sftp.put(&remote, &up.display().to_string(), &opts).await.unwrap();
+    assert_eq!(sha(&std::fs::read(&up).unwrap()), sha(&content));
+    assert!(!dir.join(".u.amiko-part").exists());
+    // A partial file that does not match is started over, not trusted.
+    std::fs::write(dir.join("l2.amiko-part"), vec![0xffu8; 500_000]).unwrap();
+    sftp.get(&remote.display().to_string(), &dir.join("l2"), &opts)
+        .await
+        .unwrap();
+    assert_eq!(sha(&std::fs::read(dir.join("l2")).unwrap()), sha(&content));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dying_peer_gives_a_clear_error_and_no_truncated_target() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (client, sftp) = sftp_to(&sshd).await;
+    let dir = shared_dir("sftp-die");
+    let content = data(64 << 20, 9);
+    let local = dir.join("src");
+    std::fs::write(&local, &content).unwrap();
+    let target = dir.join("target");
+    std::fs::write(&target, b"old complete content").unwrap();
+    Command::new("chmod").arg("666").arg(&target).status().unwrap();
+    let s2 = sftp.clone();
+    let t = target.display().to_string();
+    let job = tokio::spawn(async move { s2.put(&local, &t, &TransferOptions::default()).await });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    drop(sshd); // kills sshd; its per-connection child goes with the socket
+    client.disconnect();
+    let err = job.await.unwrap().expect_err("the transfer must fail");
+    assert!(!err.to_string().is_empty());
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        b"old complete content",
+        "target untouched"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recursive_get_and_put_keep_modes_and_mtimes() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (_c, sftp) = sftp_to(&sshd).await;
+    let dir = shared_dir("sftp-tree");
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("a/b")).unwrap();
+    for (p, body) in [("x", "1"), ("a/y", "22"), ("a/b/z", "333")] {
+        std::fs::write(src.join(p), body).unwrap();
+    }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(src.join("a/y"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    let old = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(src.join("x"))
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let remote = dir.join("remote").display().to_string();
+    assert_eq!(
+        sftp.put_dir(&src, &remote, &TransferOptions::default()).await.unwrap(),
+        6
+    );
+    let back = dir.join("back");
+    sftp.get_dir(&remote, &back, &TransferOptions::default()).await.unwrap();
+    assert_eq!(std::fs::read_to_string(back.join("a/b/z")).unwrap(), "333");
+    assert_eq!(
+        std::fs::metadata(back.join("a/y")).unwrap().permissions().mode() & 0o777,
+        0o640
+    );
+    assert_eq!(std::fs::metadata(back.join("x")).unwrap().modified().unwrap(), old);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+// ---- amiko's server, driven by OpenSSH's sftp -b ----
+
+fn amiko_server_with_sftp(
+    root: &Path,
+) -> Option<(u16, std::path::PathBuf, std::path::PathBuf, tokio::runtime::Runtime)> {
+    if Command::new("sftp").arg("-h").stderr(Stdio::null()).status().is_err() {
+        common::missing("OpenSSH sftp client")?;
+    }
+    let dir = common::temp_dir("sftp-client-side");
+    let key = dir.join("id");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey = amiko::PublicKey::from_openssh(&std::fs::read_to_string(key.with_extension("pub")).unwrap()).unwrap();
+    let host = amiko::PrivateKey::generate_ed25519().unwrap();
+    let kh = dir.join("kh");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut cfg = amiko::server::ServerConfig::new(vec![host.clone()]);
+    cfg.sftp_root = Some(root.to_path_buf());
+    let server = rt
+        .block_on(amiko::server::Server::bind(
+            "127.0.0.1:0",
+            cfg,
+            Arc::new(amiko::server::SimpleAuth {
+                authorized_keys: vec![pubkey],
+                ..Default::default()
+            }),
+        ))
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    rt.spawn(server.run());
+    std::fs::write(&kh, format!("[127.0.0.1]:{port} {}\n", host.public_key().to_openssh())).unwrap();
+    Some((port, key, kh, rt))
+}
+
+fn sftp_batch(port: u16, key: &Path, kh: &Path, batch: &str) -> std::process::Output {
+    let mut child = Command::new("sftp")
+        .args(["-q", "-b", "-", "-o", "BatchMode=yes", "-i"])
+        .arg(key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", kh.display()))
+        .args(["-P", &port.to_string(), "u@127.0.0.1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(batch.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn openssh_sftp_batch_against_amikos_server() {
+    let root = common::temp_dir("sftp-root");
+    let Some((port, key, kh, _rt)) = amiko_server_with_sftp(&root) else {
+        return;
+    };
+    let work = common::temp_dir("sftp-work");
+    let content = data(3_000_000, 1);
+    std::fs::write(work.join("up.bin"), &content).unwrap();
+    let batch = format!(
+        "mkdir d\ncd d\nput {up} f.bin\nls -l\nrename f.bin g.bin\nchmod 600 g.bin\nln -s g.bin s\nget g.bin {down}\n\
+         df .\nrm s\npwd\n",
+        up = work.join("up.bin").display(),
+        down = work.join("down.bin").display()
+    );
+    let out = sftp_batch(port, &key, &kh, &batch);
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{so}\n{se}");
+    assert!(so.contains("g.bin") || so.contains("f.bin"), "{so}");
+    assert!(so.contains("Remote working directory: /d"), "{so}");
+    assert_eq!(sha(&std::fs::read(work.join("down.bin")).unwrap()), sha(&content));
+    assert_eq!(sha(&std::fs::read(root.join("d/g.bin")).unwrap()), sha(&content));
+    // The jail: nothing outside the root can be reached, whatever the path.
+    std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+    for bad in [
+        "get /../../etc/passwd",
+        "get ../../../etc/hostname",
+        "get escape/hostname",
+        "ls /../..",
+    ] {
+        let out = sftp_batch(port, &key, &kh, &format!("{bad} {}\n", work.join("x").display()));
+        let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+        assert!(!work.join("x").exists(), "{bad} escaped the jail: {text}");
+        assert!(!text.contains("root:x:0:0"), "{bad}: {text}");
+    }
+    // Errors: missing file, a directory opened as a file.
+    let out = sftp_batch(
+        port,
+        &key,
+        &kh,
+        &format!("get nothing-here {}\n", work.join("y").display()),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not found") || err.contains("No such file"), "{err}");
+    let out = sftp_batch(port, &key, &kh, &format!("get d {}\n", work.join("z").display()));
+    assert!(!work.join("z").is_file() || std::fs::read(work.join("z")).unwrap().is_empty());
+    let _ = out;
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::remove_dir_all(&work).ok();
+}
