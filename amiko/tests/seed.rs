@@ -147,3 +147,70 @@ fn one_connection_from_several_threads() {
         t.join().unwrap();
     }
 }
+
+#[test]
+fn open_sftp_with_paramiko_names_and_file_objects() {
+    use std::io::{BufRead, Seek, SeekFrom};
+    let Some(sshd) = Sshd::start() else { return };
+    let mut client = SSHClient::new();
+    client.set_missing_host_key_policy(HostKeyPolicy::DangerouslyAcceptAny);
+    client.connect("127.0.0.1", options(&sshd)).unwrap();
+    let mut sftp = client.open_sftp().unwrap();
+    let dir = common::temp_dir("seed-sftp");
+    std::process::Command::new("chmod")
+        .arg("777")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    let d = dir.display().to_string();
+    sftp.chdir(Some(&d)).unwrap();
+    assert_eq!(sftp.getcwd().as_deref(), Some(d.as_str()));
+    let local = dir.join("local.txt");
+    let body: String = (0..20000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&local, &body).unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let s2 = seen.clone();
+    let attrs = sftp
+        .put(
+            &local,
+            "remote.txt",
+            Some(std::sync::Arc::new(move |done, _| {
+                s2.store(done, std::sync::atomic::Ordering::Relaxed)
+            })),
+        )
+        .unwrap();
+    assert_eq!(attrs.size, Some(body.len() as u64));
+    assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), body.len() as u64);
+    assert!(sftp.listdir(".").unwrap().contains(&"remote.txt".to_string()));
+    // File object: lines, seek, tell, write.
+    let mut f = sftp.open("remote.txt", "r").unwrap();
+    let lines: Vec<String> = (&mut f).lines().take(3).map(|l| l.unwrap()).collect();
+    assert_eq!(lines, ["line 0", "line 1", "line 2"]);
+    f.seek(SeekFrom::Start(12)).unwrap();
+    let mut s = String::new();
+    f.read_line(&mut s).unwrap();
+    assert_eq!(s, "1\n");
+    assert_eq!(f.tell(), 14);
+    let mut all = String::new();
+    f.seek(SeekFrom::Start(0)).unwrap();
+    f.read_to_string(&mut all).unwrap();
+    assert_eq!(all, body);
+    drop(f);
+    let mut w = sftp.open("new.bin", "w").unwrap();
+    for i in 0..1000u32 {
+        w.write_all(&i.to_be_bytes().repeat(1000)).unwrap();
+    }
+    w.close().unwrap();
+    assert_eq!(sftp.stat("new.bin").unwrap().size, Some(4_000_000));
+    sftp.get("new.bin", dir.join("new.local"), None).unwrap();
+    assert_eq!(std::fs::read(dir.join("new.local")).unwrap().len(), 4_000_000);
+    sftp.chmod("new.bin", 0o600).unwrap();
+    sftp.truncate("new.bin", 10).unwrap();
+    assert_eq!(sftp.stat("new.bin").unwrap().size, Some(10));
+    sftp.rename("new.bin", "renamed.bin").unwrap();
+    sftp.mkdir("sub", 0o755).unwrap();
+    sftp.rmdir("sub").unwrap();
+    sftp.remove("renamed.bin").unwrap();
+    assert!(sftp.stat("renamed.bin").is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}

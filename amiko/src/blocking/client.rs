@@ -134,6 +134,12 @@ impl SSHClient {
         Ok(ch)
     }
 
+    /// Opens an SFTP session (Paramiko's `open_sftp`).
+    pub fn open_sftp(&self) -> Result<super::SFTPClient> {
+        let client = self.client()?;
+        Ok(super::SFTPClient::new(block_on(crate::sftp::Sftp::new(client))?))
+    }
+
     /// The underlying transport.
     pub fn get_transport(&self) -> Option<Transport> {
         self.client.clone().map(Transport::from_client)

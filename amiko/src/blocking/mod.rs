@@ -17,6 +17,7 @@
 
 mod channel;
 mod client;
+mod sftp;
 mod transport;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use std::sync::OnceLock;
 
 pub use channel::{Channel, ChannelStderr, ChannelStdin, ChannelStdout};
 pub use client::{ConnectOptions, SSHClient};
+pub use sftp::{SFTPClient, SFTPFile};
 pub use transport::Transport;
 
 /// Runs a future to completion on the shared runtime.
