@@ -83,7 +83,13 @@ impl Shared {
             let mut g = self.lock();
             // Events caused by the application's own calls (an auth_accept, say) are routed here too.
             g.route_events();
-            if let Some(r) = f(&mut g) {
+            let r = f(&mut g);
+            // `f` may have queued output (a window adjust while reading, say) even when it keeps waiting: if
+            // nobody flushed it, the peer could wait for it forever.
+            if g.conn.pending_transmit() > 0 {
+                self.kick();
+            }
+            if let Some(r) = r {
                 return Poll::Ready(r);
             }
             if let Some(e) = &g.error {
