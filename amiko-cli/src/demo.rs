@@ -30,7 +30,7 @@ fn random_password() -> String {
 }
 
 /// Starts the server on its own thread and runtime; returns its port.
-fn start_server(password: &str) -> Result<u16, String> {
+fn start_server(password: &str, sftp_root: std::path::PathBuf) -> Result<u16, String> {
     let key = amiko::PrivateKey::generate_ed25519().map_err(|e| e.to_string())?;
     let auth = SimpleAuth {
         password: Some(password.into()),
@@ -47,7 +47,9 @@ fn start_server(password: &str) -> Result<u16, String> {
             Err(e) => return drop(tx.send(Err(e.to_string()))),
         };
         rt.block_on(async move {
-            match Server::bind("127.0.0.1:0", ServerConfig::new(vec![key]), Arc::new(auth)).await {
+            let mut cfg = ServerConfig::new(vec![key]);
+            cfg.sftp_root = Some(sftp_root);
+            match Server::bind("127.0.0.1:0", cfg, Arc::new(auth)).await {
                 Ok(s) => {
                     let _ = tx.send(s.local_addr().map(|a| a.port()).map_err(|e| e.to_string()));
                     let _ = s.run().await;
@@ -66,7 +68,9 @@ fn text(b: &[u8]) -> String {
 pub fn run() -> i32 {
     let started = Instant::now();
     let password = random_password();
-    let port = match start_server(&password) {
+    let sftp_root = std::env::temp_dir().join(format!("amiko-demo-sftp-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&sftp_root);
+    let port = match start_server(&password, sftp_root.clone()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("amiko demo: could not start the server: {e}");
@@ -79,6 +83,10 @@ pub fn run() -> i32 {
     if let Err(e) = walkthrough(&mut s, port, &user, &password) {
         s.check("walkthrough", false, e);
     }
+    if let Err(e) = file_transfer(&mut s, port, &user, &password, &sftp_root) {
+        s.check("file transfer", false, e);
+    }
+    let _ = std::fs::remove_dir_all(&sftp_root);
     println!(
         "\n{} in {:.2} s",
         if s.failed == 0 {
@@ -246,5 +254,48 @@ fn walkthrough(s: &mut Steps, port: u16, user: &str, password: &str) -> Result<(
     );
     t.close();
     let _ = std::fs::remove_file(&known_hosts);
+    Ok(())
+}
+
+fn file_transfer(
+    s: &mut Steps,
+    port: u16,
+    user: &str,
+    password: &str,
+    root: &std::path::Path,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n4. File transfer (SFTP): put, listdir, get");
+    let mut client = SSHClient::new();
+    client.set_missing_host_key_policy(HostKeyPolicy::Warning);
+    let opts = ConnectOptions {
+        port,
+        username: user.into(),
+        password: Some(password.into()),
+        ..Default::default()
+    };
+    client.connect("127.0.0.1", opts)?;
+    let sftp = client.open_sftp()?;
+    let local = std::env::temp_dir().join(format!("amiko-demo-file-{}", std::process::id()));
+    let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&local, &body)?;
+    let attrs = sftp.put(&local, "/relatorio.bin", None)?;
+    println!(
+        "     put {} bytes → /relatorio.bin (served from {})",
+        attrs.size.unwrap_or(0),
+        root.display()
+    );
+    let names = sftp.listdir("/")?;
+    println!("     listdir('/') → {names:?}");
+    let back = local.with_extension("back");
+    sftp.get("/relatorio.bin", &back, None)?;
+    let same = std::fs::read(&back)? == body;
+    s.check(
+        "put then get gives the same bytes, and the file is listed",
+        same && names.contains(&"relatorio.bin".to_string()),
+        "",
+    );
+    let _ = std::fs::remove_file(&local);
+    let _ = std::fs::remove_file(&back);
+    client.close();
     Ok(())
 }

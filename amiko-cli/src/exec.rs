@@ -8,9 +8,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::opts::{resolve, SshArgs};
 
 /// ssh's exit status for its own errors.
-const SSH_ERROR: i32 = 255;
+pub const SSH_ERROR: i32 = 255;
 
-fn runtime() -> tokio::runtime::Runtime {
+pub fn runtime() -> tokio::runtime::Runtime {
     match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -21,7 +21,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Connects as ssh would: keys from -i/IdentityFile/defaults, then the password (from --password-env or a prompt).
-async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String> {
+pub async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String> {
     let r = resolve(args, destination)?;
     let mut cfg = r.config;
     for f in &r.identity_files {

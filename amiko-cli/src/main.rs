@@ -5,6 +5,7 @@ mod exec;
 mod opts;
 mod serve;
 mod ssh_config;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -37,6 +38,24 @@ enum Command {
         ssh: opts::SshArgs,
         /// [user@]host or ssh://[user@]host[:port]
         destination: String,
+    },
+    /// Download over SFTP: `amiko get [-r] [--resume] [user@]host:remote local`.
+    Get {
+        #[command(flatten)]
+        args: transfer::TransferArgs,
+        /// [user@]host:path
+        remote: String,
+        /// Local path (a directory keeps the remote name).
+        local: String,
+    },
+    /// Upload over SFTP (atomically: temporary name, then rename): `amiko put [-r] [--resume] local [user@]host:remote`.
+    Put {
+        #[command(flatten)]
+        args: transfer::TransferArgs,
+        /// Local file or directory.
+        local: String,
+        /// [user@]host:path
+        remote: String,
     },
     /// Run amiko's SSH server.
     Serve(serve::ServeArgs),
@@ -72,6 +91,14 @@ fn main() {
         Command::Shell { ssh, destination } => {
             init_logging(ssh.verbose);
             exec::run_shell(&ssh, &destination)
+        }
+        Command::Get { args, remote, local } => {
+            init_logging(args.ssh.verbose);
+            transfer::run(&args, false, &remote, &local)
+        }
+        Command::Put { args, local, remote } => {
+            init_logging(args.ssh.verbose);
+            transfer::run(&args, true, &local, &remote)
         }
         Command::Serve(args) => {
             init_logging(args.verbose.max(1));

@@ -19,6 +19,9 @@ pub struct ServeArgs {
     /// Accept this environment variable's value as the password.
     #[arg(long = "password-env", value_name = "NAME")]
     pub password_env: Option<String>,
+    /// Serve SFTP with this directory as its root (clients cannot leave it).
+    #[arg(long = "sftp-root")]
+    pub sftp_root: Option<PathBuf>,
     /// Only this user may log in.
     #[arg(long)]
     pub user: Option<String>,
@@ -73,7 +76,9 @@ pub fn run(args: ServeArgs) -> i32 {
             if auth.password.is_none() && auth.authorized_keys.is_empty() {
                 return Err("no way to log in: give --authorized-keys and/or --password-env".into());
             }
-            let server = Server::bind(&args.listen, ServerConfig::new(vec![key]), Arc::new(auth))
+            let mut cfg = ServerConfig::new(vec![key]);
+            cfg.sftp_root = args.sftp_root.clone();
+            let server = Server::bind(&args.listen, cfg, Arc::new(auth))
                 .await
                 .map_err(|e| e.to_string())?;
             let addr = server.local_addr().map_err(|e| e.to_string())?;

@@ -195,3 +195,75 @@ fn serve_takes_logins_and_stops_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn get_and_put_with_resume_and_recursion() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = common::temp_dir("cli-transfer");
+    Command::new("chmod").arg("777").arg(&dir).status().unwrap();
+    let flags = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = Vec::new();
+        v.extend([
+            "-p".to_string(),
+            sshd.port.to_string(),
+            "-i".into(),
+            sshd.client_key.display().to_string(),
+        ]);
+        v.extend([
+            "-o".to_string(),
+            format!("UserKnownHostsFile={}", sshd.known_hosts.display()),
+            "-F".into(),
+            "/dev/null".into(),
+        ]);
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let body: Vec<u8> = (0..2_000_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(dir.join("a.bin"), &body).unwrap();
+    let remote = format!("{}@127.0.0.1:{}", sshd.user, dir.join("r.bin").display());
+    let out = amiko()
+        .arg("put")
+        .args(flags(&[]))
+        .arg(dir.join("a.bin"))
+        .arg(&remote)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.join("r.bin")).unwrap(), body);
+    // Resume a partial download.
+    std::fs::write(dir.join("b.bin.amiko-part"), &body[..700_000]).unwrap();
+    let out = amiko()
+        .arg("get")
+        .args(flags(&["--resume"]))
+        .arg(&remote)
+        .arg(dir.join("b.bin"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(dir.join("b.bin")).unwrap(), body);
+    // Recursive put of a tree.
+    std::fs::create_dir_all(dir.join("tree/x")).unwrap();
+    std::fs::write(dir.join("tree/x/f"), "deep").unwrap();
+    let rtree = format!("{}@127.0.0.1:{}", sshd.user, dir.join("rtree").display());
+    let out = amiko()
+        .arg("put")
+        .args(flags(&["-r"]))
+        .arg(dir.join("tree"))
+        .arg(&rtree)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(dir.join("rtree/x/f")).unwrap(), "deep");
+    // A missing remote file: exit 1 and the path in the message.
+    let missing = format!("{}@127.0.0.1:{}", sshd.user, dir.join("nope").display());
+    let out = amiko()
+        .arg("get")
+        .args(flags(&[]))
+        .arg(&missing)
+        .arg(dir.join("n"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+    std::fs::remove_dir_all(&dir).ok();
+}
