@@ -425,3 +425,158 @@ fn unauthenticated_flood_is_refused_while_sessions_go_on() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(s.ssh(&[], "echo ok", b"").stdout, b"ok\n");
 }
+
+#[test]
+fn rekey_forced_by_the_openssh_client_during_a_large_transfer() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let data: Vec<u8> = (0..48_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let out = s.ssh(&["-o", "RekeyLimit=1M", "-v"], "cat", &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout == data,
+        "echoed {} of {} bytes",
+        out.stdout.len(),
+        data.len()
+    );
+    let rekeys = String::from_utf8_lossy(&out.stderr)
+        .matches("SSH2_MSG_KEXINIT sent")
+        .count();
+    assert!(rekeys > 10, "only {rekeys} key exchanges");
+}
+
+#[test]
+fn scp_in_legacy_mode_both_ways() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let local = s.dir.join("scp-src");
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(&local, &body).unwrap();
+    let remote_path = s.dir.join("scp-remote");
+    let scp = |from: String, to: String| {
+        Command::new("scp")
+            .args(["-O", "-q", "-o", "BatchMode=yes", "-i"])
+            .arg(&s.client_key)
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+            .args(["-P", &s.port.to_string(), &from, &to])
+            .output()
+            .unwrap()
+    };
+    let out = scp(
+        local.display().to_string(),
+        format!("t@127.0.0.1:{}", remote_path.display()),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&remote_path).unwrap(), body);
+    let back = s.dir.join("scp-back");
+    let out = scp(
+        format!("t@127.0.0.1:{}", remote_path.display()),
+        back.display().to_string(),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(&back).unwrap(), body);
+}
+
+#[test]
+fn a_hundred_concurrent_openssh_clients() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|c| c.max_startups = (200, 30, 300), keys_only);
+    let children: Vec<_> = (0..100)
+        .map(|i| {
+            Command::new("ssh")
+                .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
+                .arg(&s.client_key)
+                .arg("-o")
+                .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+                .args(["-p", &s.port.to_string(), "t@127.0.0.1", &format!("echo {i}")])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (i, c) in children.into_iter().enumerate() {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{i}\n"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// The libssh CVE-2018-10933 class: a client that skips authentication and asks for a channel is disconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_or_exec_before_auth_is_disconnected() {
+    let s = start(|_| {}, keys_only);
+    // A real handshake from amiko's engine, then a CHANNEL_OPEN instead of authentication.
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", s.port)).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = amiko_proto::connection::Connection::new(
+        amiko_proto::config::Config::new(amiko_proto::config::Role::Client),
+        vec![],
+    );
+    let mut buf = vec![0u8; 65536];
+    let mut sent_bad = false;
+    let mut closed_by_server = false;
+    for _ in 0..200 {
+        let out = conn.poll_transmit().to_vec();
+        conn.advance_transmit(out.len());
+        if !out.is_empty() {
+            wr.write_all(&out).await.unwrap();
+        }
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                amiko_proto::connection::Event::HostKey(_) => conn.accept_host_key().unwrap(),
+                amiko_proto::connection::Event::AuthReady => {
+                    let mut p = Vec::new();
+                    amiko_proto::wire::Writer::new(&mut p)
+                        .u8(90)
+                        .string("session")
+                        .u32(0)
+                        .u32(65536)
+                        .u32(32768);
+                    conn.dangerous_send_raw(&p).unwrap();
+                    sent_bad = true;
+                }
+                amiko_proto::connection::Event::Closed(_) => closed_by_server = true,
+                _ => {}
+            }
+        }
+        if closed_by_server {
+            break;
+        }
+        let out = conn.poll_transmit().to_vec();
+        conn.advance_transmit(out.len());
+        if !out.is_empty() {
+            wr.write_all(&out).await.unwrap();
+        }
+        match tokio::time::timeout(Duration::from_secs(5), rd.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed_by_server = true;
+                break;
+            }
+            Ok(Ok(n)) => {
+                let _ = conn.handle_input(&buf[..n]);
+            }
+            Err(_) => break,
+        }
+    }
+    assert!(sent_bad, "the handshake did not reach authentication");
+    assert!(
+        closed_by_server,
+        "the server must disconnect a client that opens a channel before auth"
+    );
+}
