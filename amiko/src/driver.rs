@@ -129,8 +129,9 @@ impl Inner {
                     self.notes.entry(id).or_default().open_failed = Some((reason, description));
                 }
                 Event::ChannelReply { id, success } => self.notes.entry(id).or_default().replies.push_back(success),
-                Event::ChannelOpened(_) | Event::ChannelEof(_) | Event::KexDone => {}
-                Event::ChannelClosed(_) if self.conn.role() == amiko_proto::config::Role::Client => {}
+                Event::ChannelOpened(_) | Event::KexDone => {}
+                Event::ChannelEof(_) | Event::ChannelClosed(_)
+                    if self.conn.role() == amiko_proto::config::Role::Client => {}
                 Event::Closed(e) => {
                     if self.error.is_none() {
                         self.error = Some(Error::Proto(e.clone()));

@@ -308,6 +308,13 @@ async fn max_sessions_per_connection_is_enforced() {
     drop((a, b));
     tokio::time::sleep(Duration::from_millis(200)).await;
     client.open_session().await.expect("a slot is free again");
+    // Finished commands give their slots back: many in a row fit under the limit.
+    for i in 0..15 {
+        assert_eq!(
+            client.exec(&format!("echo {i}")).await.unwrap().stdout,
+            format!("{i}\n").as_bytes()
+        );
+    }
 }
 
 #[test]
@@ -607,4 +614,104 @@ fn pre_auth_memory_per_connection_is_bounded() {
     eprintln!("pre-auth RSS per connection: {per_conn} KiB");
     assert!(per_conn < 128, "{per_conn} KiB per unauthenticated connection");
     drop(conns);
+}
+
+#[derive(Default)]
+struct Recorder {
+    key: Option<amiko::PublicKey>,
+    calls: std::sync::Mutex<Vec<String>>,
+}
+
+impl Handler for Recorder {
+    fn auth_publickey(&self, _: &str, key: &amiko::PublicKey) -> amiko::server::AuthDecision {
+        if Some(key) == self.key.as_ref() {
+            amiko::server::AuthDecision::Accept
+        } else {
+            amiko::server::AuthDecision::Reject
+        }
+    }
+    fn session_open(&self, _: &amiko::server::SessionInfo) -> bool {
+        self.calls.lock().unwrap().push("open".into());
+        true
+    }
+    fn env(&self, _: &amiko::server::SessionInfo, name: &str, _: &str) -> bool {
+        self.calls.lock().unwrap().push(format!("env {name}"));
+        name != "FORBIDDEN"
+    }
+    fn pty_request(&self, _: &amiko::server::SessionInfo, pty: &amiko::PtyRequest) -> bool {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("pty {}x{}", pty.cols, pty.rows));
+        true
+    }
+    fn shell(&self, info: &amiko::server::SessionInfo, ch: &mut Option<amiko::Channel>) -> bool {
+        let ch = ch.take().unwrap();
+        let user = info.user.clone();
+        tokio::spawn(async move {
+            ch.write_all_data(format!("custom shell for {user}\n").as_bytes())
+                .await
+                .unwrap();
+            ch.send_exit_status(0).unwrap();
+            ch.eof().await.unwrap();
+            ch.close().unwrap();
+        });
+        true
+    }
+    fn window_change(&self, _: &amiko::server::SessionInfo, cols: u32, rows: u32) {
+        self.calls.lock().unwrap().push(format!("resize {cols}x{rows}"));
+    }
+    fn channel_eof(&self, _: &amiko::server::SessionInfo) {
+        self.calls.lock().unwrap().push("eof".into());
+    }
+    fn channel_close(&self, _: &amiko::server::SessionInfo) {
+        self.calls.lock().unwrap().push("close".into());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handler_hooks_see_every_channel_event() {
+    let rec = Arc::new(std::sync::Mutex::new(None::<Arc<Recorder>>));
+    let r2 = rec.clone();
+    let s = start(
+        |_| {},
+        move |key| {
+            let h = Arc::new(Recorder {
+                key: Some(key),
+                ..Default::default()
+            });
+            *r2.lock().unwrap() = Some(h.clone());
+            h
+        },
+    );
+    let client = amiko_client(&s).await;
+    let mut ch = client.open_session().await.unwrap();
+    assert!(ch.env("OK_VAR", "1").await.unwrap());
+    assert!(!ch.env("FORBIDDEN", "1").await.unwrap());
+    ch.request_pty(amiko::PtyRequest {
+        cols: 100,
+        rows: 40,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    ch.window_change(120, 50).unwrap();
+    ch.shell().await.unwrap();
+    ch.eof().await.unwrap();
+    let (mut o, mut e) = (Vec::new(), Vec::new());
+    ch.read_to_end_both(&mut o, &mut e).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&o), "custom shell for tester\n");
+    assert_eq!(ch.wait_exit().await.unwrap().0, Some(0));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = rec.lock().unwrap().as_ref().unwrap().calls.lock().unwrap().clone();
+    for want in [
+        "open",
+        "env OK_VAR",
+        "env FORBIDDEN",
+        "pty 100x40",
+        "resize 120x50",
+        "close",
+    ] {
+        assert!(calls.iter().any(|c| c == want), "{want} missing from {calls:?}");
+    }
 }

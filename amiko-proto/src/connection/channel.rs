@@ -552,10 +552,10 @@ impl Connection {
                     ch.state = ChannelState::Closed;
                 }
                 if released {
+                    // Nobody holds this channel any more: forget it now (the event still tells the application).
                     self.channels.map.remove(&id);
-                } else {
-                    self.events.push_back(Event::ChannelClosed(id));
                 }
+                self.events.push_back(Event::ChannelClosed(id));
             }
             msg::CHANNEL_REQUEST => {
                 let name = r.utf8()?.to_string();

@@ -105,7 +105,13 @@ pub(super) async fn serve(
                 Ok(())
             }
             Event::ChannelOpenRequest { id, kind: _ } => {
-                if sessions.len() >= cfg.max_sessions {
+                let info = SessionInfo {
+                    user: user.clone().unwrap_or_default(),
+                    peer,
+                };
+                if !handler.session_open(&info) {
+                    c.channel_reject(id, 1, "refused by the server")
+                } else if sessions.len() >= cfg.max_sessions {
                     c.channel_reject(id, 4, "too many sessions (MaxSessions)")
                 } else {
                     sessions.insert(id, Session::default());
@@ -144,14 +150,32 @@ pub(super) async fn serve(
                 }
                 continue;
             }
+            Event::ChannelEof(_) => {
+                handler.channel_eof(&SessionInfo {
+                    user: user.clone().unwrap_or_default(),
+                    peer,
+                });
+                Ok(())
+            }
             Event::ChannelClosed(id) => {
+                handler.channel_close(&SessionInfo {
+                    user: user.clone().unwrap_or_default(),
+                    peer,
+                });
                 sessions.remove(&id);
                 let _ = c.channel_release(id);
                 Ok(())
             }
-            Event::GlobalRequest { want_reply, .. } => {
+            Event::GlobalRequest { name, want_reply } => {
+                let ok = handler.global_request(
+                    &SessionInfo {
+                        user: user.clone().unwrap_or_default(),
+                        peer,
+                    },
+                    &name,
+                );
                 if want_reply {
-                    c.global_reply(false)
+                    c.global_reply(ok)
                 } else {
                     Ok(())
                 }
@@ -187,12 +211,18 @@ fn handle_request(
     let Some(s) = sessions.get_mut(&id) else { return false };
     match request {
         ChannelRequest::Pty(p) if !s.started() => {
-            s.pty = Some(p);
-            true
+            let ok = handler.pty_request(info, &p);
+            if ok {
+                s.pty = Some(p);
+            }
+            ok
         }
         ChannelRequest::Env { name, value } if !s.started() => {
-            s.env.push((name, value));
-            true
+            let ok = handler.env(info, &name, &value);
+            if ok {
+                s.env.push((name, value));
+            }
+            ok
         }
         ChannelRequest::Exec(cmd) if !s.started() => {
             let mut ch = Some(crate::Channel::from_id(owner.clone(), id));
@@ -205,7 +235,17 @@ fn handle_request(
                 None => false,
             }
         }
-        ChannelRequest::Shell if !s.started() => s.start(crate::Channel::from_id(owner.clone(), id), None),
+        ChannelRequest::Shell if !s.started() => {
+            let mut ch = Some(crate::Channel::from_id(owner.clone(), id));
+            if handler.shell(info, &mut ch) {
+                s.mark_external();
+                return true;
+            }
+            match ch {
+                Some(ch) => s.start(ch, None),
+                None => false,
+            }
+        }
         ChannelRequest::Subsystem(name) if !s.started() => {
             let ch = crate::Channel::from_id(owner.clone(), id);
             let ok = match sftp_root {
@@ -220,8 +260,14 @@ fn handle_request(
             }
             ok
         }
-        ChannelRequest::WindowChange { cols, rows, .. } => s.control(Control::Resize(cols, rows)),
-        ChannelRequest::Signal(name) => s.control(Control::Signal(name)),
+        ChannelRequest::WindowChange { cols, rows, .. } => {
+            handler.window_change(info, cols, rows);
+            s.control(Control::Resize(cols, rows))
+        }
+        ChannelRequest::Signal(name) => {
+            handler.signal(info, &name);
+            s.control(Control::Signal(name))
+        }
         _ => false,
     }
 }

@@ -67,6 +67,45 @@ pub trait Handler: Send + Sync + 'static {
         }
     }
 
+    /// A session channel is being opened; false refuses it.
+    fn session_open(&self, _info: &SessionInfo) -> bool {
+        true
+    }
+
+    /// A pty request; false refuses it (the built-in runner then runs without a terminal).
+    fn pty_request(&self, _info: &SessionInfo, _pty: &amiko_proto::connection::PtyRequest) -> bool {
+        true
+    }
+
+    /// An environment variable for the session; false refuses it (OpenSSH refuses names outside AcceptEnv).
+    fn env(&self, _info: &SessionInfo, _name: &str, _value: &str) -> bool {
+        true
+    }
+
+    /// A shell request. Return true after taking the channel to serve it yourself; false lets the built-in runner
+    /// start the user's shell.
+    fn shell(&self, _info: &SessionInfo, _channel: &mut Option<Channel>) -> bool {
+        false
+    }
+
+    /// The client's terminal changed size (the built-in runner resizes its pty as well).
+    fn window_change(&self, _info: &SessionInfo, _cols: u32, _rows: u32) {}
+
+    /// The client sent a signal (the built-in runner delivers it to its process as well).
+    fn signal(&self, _info: &SessionInfo, _name: &str) {}
+
+    /// The client sent EOF on a session.
+    fn channel_eof(&self, _info: &SessionInfo) {}
+
+    /// A session channel closed.
+    fn channel_close(&self, _info: &SessionInfo) {}
+
+    /// A global request (port forwarding, say); true answers success. keepalive@openssh.com is answered by the
+    /// engine and does not come here.
+    fn global_request(&self, _info: &SessionInfo, _name: &str) -> bool {
+        false
+    }
+
     /// A subsystem request (e.g. "sftp"). Return true after taking the channel (spawn a task to serve it); false
     /// refuses the request.
     fn subsystem(&self, _info: &SessionInfo, _name: &str, _channel: Channel) -> bool {
