@@ -1,9 +1,10 @@
 //! `amiko exec` and `amiko shell`: ssh's behaviour for stdin, stdout, stderr and exit status.
 
 use std::io::IsTerminal;
+use std::os::fd::AsFd;
 
 use amiko::{Client, PtyRequest};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 
 use crate::opts::{resolve, SshArgs};
 
@@ -107,12 +108,19 @@ async fn exec(client: &Client, args: &SshArgs, command: &str) -> amiko::Result<i
 }
 
 async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
+    use std::io::Write;
     let mut buf = vec![0u8; 256 * 1024];
-    let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if stderr {
-        Box::new(tokio::io::stderr())
+    // Our own handle on fd 1/2, written directly: std's Stdout is line-buffered (it scans every write for
+    // newlines) and tokio's hops to a blocking thread for each write. A slow reader of our output then holds the
+    // copy up, which is the back-pressure ssh applies too.
+    let fd = if stderr {
+        std::io::stderr().as_fd().try_clone_to_owned()
     } else {
-        Box::new(tokio::io::stdout())
+        std::io::stdout().as_fd().try_clone_to_owned()
     };
+    let mut out = fd
+        .map(std::fs::File::from)
+        .map_err(|e| amiko::Error::Config(format!("stdout: {e}")))?;
     loop {
         let n = if stderr {
             ch.read_stderr(&mut buf).await?
@@ -120,11 +128,10 @@ async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
             ch.read(&mut buf).await?
         };
         if n == 0 {
-            let _ = out.flush().await;
             return Ok(());
         }
-        if out.write_all(&buf[..n]).await.is_err() {
-            return Ok(()); // our stdout closed (e.g. `| head`): stop copying, as ssh does
+        if out.write_all(&buf[..n]).is_err() {
+            return Ok(()); // our output closed (e.g. `| head`): stop copying, as ssh does
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Channels (RFC 4254 §5): the table, flow-control windows, data buffers and requests.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
 use super::{ChannelId, ChannelRequest, Connection, Event, PtyRequest};
 use crate::error::{Error, Result};
@@ -19,6 +19,40 @@ pub enum ChannelState {
     Closed,
 }
 
+/// Received bytes waiting for the application: appended at the end, taken from the front, compacted when the
+/// front half is used up (a VecDeque would be drained byte by byte).
+#[derive(Debug, Default)]
+struct RecvBuf {
+    data: Vec<u8>,
+    start: usize,
+}
+
+impl RecvBuf {
+    fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.start >= self.data.len() / 2 {
+            self.data.drain(..self.start);
+            self.start = 0;
+        }
+        self.data.extend_from_slice(bytes);
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.data[self.start..]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n.min(self.len());
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+    }
+}
+
 /// One channel's state. Received data waits in `stdout`/`stderr` until the application reads it; the window we
 /// grant is what bounds those buffers.
 #[derive(Debug)]
@@ -33,8 +67,8 @@ pub struct Channel {
     local_window: u32,
     /// Bytes read by the application but not yet granted back.
     consumed: u32,
-    stdout: VecDeque<u8>,
-    stderr: VecDeque<u8>,
+    stdout: RecvBuf,
+    stderr: RecvBuf,
     /// The peer sent EOF.
     pub eof_received: bool,
     /// We sent EOF.
@@ -59,8 +93,8 @@ impl Channel {
             remote_max_packet: 0,
             local_window: window,
             consumed: 0,
-            stdout: VecDeque::new(),
-            stderr: VecDeque::new(),
+            stdout: RecvBuf::default(),
+            stderr: RecvBuf::default(),
             eof_received: false,
             eof_sent: false,
             close_received: false,
@@ -361,9 +395,8 @@ impl Connection {
         let ch = self.channels.map.get_mut(&id).ok_or(Error::ChannelClosed)?;
         let q = if stderr { &mut ch.stderr } else { &mut ch.stdout };
         let n = buf.len().min(q.len());
-        for (dst, src) in buf.iter_mut().zip(q.drain(..n)) {
-            *dst = src;
-        }
+        buf[..n].copy_from_slice(&q.as_slice()[..n]);
+        q.consume(n);
         self.channel_consumed(id, n)?;
         Ok(n)
     }
@@ -377,9 +410,8 @@ impl Connection {
     ) -> Result<usize> {
         let ch = self.channels.map.get_mut(&id).ok_or(Error::ChannelClosed)?;
         let q = if stderr { &mut ch.stderr } else { &mut ch.stdout };
-        let (a, b) = q.as_slices();
-        let n = f(a, b).min(q.len());
-        q.drain(..n);
+        let n = f(q.as_slice(), &[]).min(q.len());
+        q.consume(n);
         self.channel_consumed(id, n)?;
         Ok(n)
     }
