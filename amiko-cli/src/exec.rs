@@ -71,25 +71,7 @@ async fn exec(client: &Client, args: &SshArgs, command: &str) -> amiko::Result<i
         ch.request_pty(current_pty()).await?;
     }
     ch.exec(command).await?;
-    // stdin → channel, until EOF (then EOF to the remote command).
-    let input = {
-        let ch = ch.clone();
-        tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match stdin.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if ch.write_all_data(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            let _ = ch.eof().await;
-        })
-    };
+    let input = tokio::spawn(forward_stdin(ch.clone()));
     let out = copy_out(&ch, false);
     let err = copy_out(&ch, true);
     let (a, b) = tokio::join!(out, err);
@@ -105,6 +87,23 @@ async fn exec(client: &Client, args: &SshArgs, command: &str) -> amiko::Result<i
         }
         _ => SSH_ERROR,
     })
+}
+
+/// Copies our stdin to the channel until EOF, then sends EOF to the remote side.
+async fn forward_stdin(ch: std::sync::Arc<amiko::Channel>) {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if ch.write_all_data(&buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = ch.eof().await;
 }
 
 async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
@@ -220,24 +219,7 @@ async fn shell(client: &Client, args: &SshArgs) -> amiko::Result<i32> {
             }
         });
     }
-    let input = {
-        let ch = ch.clone();
-        tokio::spawn(async move {
-            let mut stdin = tokio::io::stdin();
-            let mut buf = vec![0u8; 16 * 1024];
-            loop {
-                match stdin.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if ch.write_all_data(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-            let _ = ch.eof().await;
-        })
-    };
+    let input = tokio::spawn(forward_stdin(ch.clone()));
     let (a, b) = tokio::join!(copy_out(&ch, false), copy_out(&ch, true));
     a?;
     b?;

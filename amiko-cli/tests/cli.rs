@@ -267,3 +267,43 @@ fn get_and_put_with_resume_and_recursion() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `amiko shell` on a real terminal (tmux): raw mode, a pty of the terminal's size, and resizes passed on.
+#[test]
+fn shell_on_a_terminal_follows_window_size() {
+    let Some(sshd) = Sshd::start() else { return };
+    if Command::new("tmux").arg("-V").output().is_err() {
+        common::missing("tmux");
+        return;
+    }
+    let session = format!("amiko-{}", std::process::id());
+    let mut args = exec_args(&sshd);
+    args[0] = "shell".into();
+    args.pop();
+    let cmd = std::iter::once(env!("CARGO_BIN_EXE_amiko").to_string())
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let tmux = |a: &[&str]| Command::new("tmux").args(["-L", &session]).args(a).output().unwrap();
+    tmux(&["new-session", "-d", "-s", &session, "-x", "100", "-y", "30", &cmd]);
+    let screen = |want: &str| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let out = String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).to_string();
+            if out.contains(want) || std::time::Instant::now() > deadline {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    screen("$");
+    tmux(&["send-keys", "-t", &session, "stty size", "Enter"]);
+    let s = screen("30 100");
+    assert!(s.contains("30 100"), "{s}");
+    tmux(&["resize-window", "-t", &session, "-x", "90", "-y", "25"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    tmux(&["send-keys", "-t", &session, "clear; stty size", "Enter"]);
+    let s = screen("25 90");
+    tmux(&["kill-server"]);
+    assert!(s.contains("25 90"), "{s}");
+}
