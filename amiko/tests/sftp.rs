@@ -380,3 +380,148 @@ fn openssh_sftp_batch_against_amikos_server() {
     std::fs::remove_dir_all(&root).ok();
     std::fs::remove_dir_all(&work).ok();
 }
+
+/// Hostile SFTP requests against amiko's server: bad handles, too many opens, reads past EOF, an oversized frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sftp_requests_get_errors_and_the_session_stays_usable() {
+    use amiko_proto::sftp::{status, FrameReader, Request, Response};
+    let root = common::temp_dir("sftp-bad");
+    std::fs::write(root.join("f"), b"0123456789").unwrap();
+    let host = amiko::PrivateKey::generate_ed25519().unwrap();
+    let user_key = amiko::PrivateKey::generate_ed25519().unwrap();
+    let mut cfg = amiko::server::ServerConfig::new(vec![host.clone()]);
+    cfg.sftp_root = Some(root.clone());
+    let auth = amiko::server::SimpleAuth {
+        authorized_keys: vec![user_key.public_key()],
+        ..Default::default()
+    };
+    let server = amiko::server::Server::bind("127.0.0.1:0", cfg, Arc::new(auth))
+        .await
+        .unwrap();
+    let port = server.local_addr().unwrap().port();
+    tokio::spawn(server.run());
+    let connect = || async {
+        let mut c = ClientConfig::new("u");
+        c.host_keys.policy = amiko::HostKeyPolicy::DangerouslyAcceptAny;
+        c.keys = vec![user_key.clone()];
+        Client::connect("127.0.0.1", port, c).await.unwrap()
+    };
+    let client = connect().await;
+    let ch = client.open_session().await.unwrap();
+    ch.subsystem("sftp").await.unwrap();
+    let mut fr = FrameReader::default();
+    let mut buf = vec![0u8; 65536];
+    let mut out = Vec::new();
+    let mut call = async |req: Request<'_>| -> (u32, Vec<u8>, String) {
+        out.clear();
+        req.encode(&mut out);
+        ch.write_all_data(&out).await.unwrap();
+        loop {
+            if let Some(f) = fr.next_frame().unwrap() {
+                return match Response::decode(f).unwrap() {
+                    Response::Status { code, message, .. } => (code, Vec::new(), message),
+                    Response::Handle { handle, .. } => (status::OK, handle.to_vec(), String::new()),
+                    Response::Data { data, .. } => (status::OK, data.to_vec(), String::new()),
+                    Response::Version { .. } => (status::OK, Vec::new(), "version".into()),
+                    other => (status::OK, Vec::new(), format!("{other:?}")),
+                };
+            }
+            let n = ch.read(&mut buf).await.unwrap();
+            assert!(n > 0, "server closed the session");
+            fr.push(&buf[..n]);
+        }
+    };
+    assert_eq!(call(Request::Init { version: 3 }).await.2, "version");
+    let (code, _, msg) = call(Request::Read {
+        id: 1,
+        handle: &[0, 0, 0, 99],
+        offset: 0,
+        len: 10,
+    })
+    .await;
+    assert_eq!((code, msg.as_str()), (status::FAILURE, "invalid handle"));
+    let (code, _, _) = call(Request::Read {
+        id: 2,
+        handle: b"seven!!",
+        offset: 0,
+        len: 10,
+    })
+    .await;
+    assert_eq!(code, status::FAILURE);
+    let mut handles = Vec::new();
+    let mut refused = 0;
+    for i in 0..300 {
+        let (code, h, msg) = call(Request::Open {
+            id: 10 + i,
+            path: "/f",
+            flags: 1,
+            attrs: Default::default(),
+        })
+        .await;
+        if code == status::OK {
+            handles.push(h);
+        } else {
+            assert!(msg.contains("too many open handles"), "{msg}");
+            refused += 1;
+        }
+    }
+    assert_eq!(
+        (handles.len(), refused),
+        (amiko::server::MAX_HANDLES, 300 - amiko::server::MAX_HANDLES)
+    );
+    let (code, _, _) = call(Request::Read {
+        id: 500,
+        handle: &handles[0],
+        offset: 1000,
+        len: 10,
+    })
+    .await;
+    assert_eq!(code, status::EOF, "read past EOF");
+    let (code, data, _) = call(Request::Read {
+        id: 501,
+        handle: &handles[0],
+        offset: 4,
+        len: 3,
+    })
+    .await;
+    assert_eq!((code, data.as_slice()), (status::OK, &b"456"[..]));
+    let (code, _, _) = call(Request::Close {
+        id: 502,
+        handle: &handles[0],
+    })
+    .await;
+    assert_eq!(code, status::OK);
+    let (code, _, _) = call(Request::Open {
+        id: 503,
+        path: "/f",
+        flags: 1,
+        attrs: Default::default(),
+    })
+    .await;
+    assert_eq!(code, status::OK, "a freed slot can be used again");
+    let (code, _, _) = call(Request::Open {
+        id: 504,
+        path: "/../../etc/passwd",
+        flags: 1,
+        attrs: Default::default(),
+    })
+    .await;
+    assert_eq!(
+        code,
+        status::NO_SUCH_FILE,
+        "outside paths resolve inside the root, where there is no etc/passwd"
+    );
+    // An oversized frame ends this SFTP session, nothing else.
+    ch.write_all_data(&(64u32 << 20).to_be_bytes()).await.unwrap();
+    let mut rest = Vec::new();
+    while let Ok(n) = ch.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        rest.extend_from_slice(&buf[..n]);
+    }
+    let other = connect().await;
+    let sftp = Sftp::new(&other).await.unwrap();
+    assert_eq!(sftp.stat("/f").await.unwrap().size, Some(10));
+    std::fs::remove_dir_all(&root).ok();
+}

@@ -2,7 +2,7 @@
 //! resume after checking what is there, and atomic puts (temporary name, then posix-rename).
 
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use amiko_proto::sftp::{open_flags, status, Attrs};
@@ -269,42 +269,74 @@ impl Sftp {
         Ok(total)
     }
 
-    /// Downloads a directory tree, keeping modes and mtimes.
+    /// Downloads a directory tree, keeping modes and mtimes. Files go several at a time (each one pipelined too),
+    /// so many small files do not cost a round trip each in sequence.
     pub async fn get_dir(&self, remote: &str, local: &Path, opts: &TransferOptions) -> Result<u64> {
-        std::fs::create_dir_all(local).map_err(|e| io(&format!("creating {}", local.display()), e))?;
-        let mut total = 0;
-        for (name, attrs) in self.listdir_attr(remote).await? {
-            let (r, l) = (format!("{}/{name}", remote.trim_end_matches('/')), local.join(&name));
-            if attrs.is_dir() {
-                total += Box::pin(self.get_dir(&r, &l, opts)).await?;
-            } else if attrs.is_file() {
-                total += self.get(&r, &l, opts).await?;
+        let mut files = Vec::new();
+        let mut dirs = vec![(remote.trim_end_matches('/').to_string(), local.to_path_buf())];
+        while let Some((r, l)) = dirs.pop() {
+            std::fs::create_dir_all(&l).map_err(|e| io(&format!("creating {}", l.display()), e))?;
+            for (name, attrs) in self.listdir_attr(&r).await? {
+                let (rr, ll) = (format!("{r}/{name}"), l.join(&name));
+                if attrs.is_dir() {
+                    dirs.push((rr, ll));
+                } else if attrs.is_file() {
+                    files.push((rr, ll));
+                }
             }
         }
-        Ok(total)
+        self.transfer_many(files, false, opts).await
     }
 
-    /// Uploads a directory tree, keeping modes and mtimes.
+    /// Uploads a directory tree, keeping modes and mtimes; files go several at a time, as in [`Sftp::get_dir`].
     pub async fn put_dir(&self, local: &Path, remote: &str, opts: &TransferOptions) -> Result<u64> {
-        if self.stat(remote).await.is_err() {
-            self.mkdir(remote, 0o755).await?;
-        }
-        let mut total = 0;
-        let entries = std::fs::read_dir(local).map_err(|e| io(&format!("reading {}", local.display()), e))?;
-        for e in entries {
-            let e = e.map_err(|e| io("reading a directory", e))?;
-            let name = e.file_name().to_string_lossy().into_owned();
-            let r = format!("{}/{name}", remote.trim_end_matches('/'));
-            let ft = e.file_type().map_err(|e| io("file type", e))?;
-            if ft.is_dir() {
-                total += Box::pin(self.put_dir(&e.path(), &r, opts)).await?;
-            } else if ft.is_file() {
-                total += self.put(&e.path(), &r, opts).await?;
+        let mut files = Vec::new();
+        let mut dirs = vec![(remote.trim_end_matches('/').to_string(), local.to_path_buf())];
+        while let Some((r, l)) = dirs.pop() {
+            if self.stat(&r).await.is_err() {
+                self.mkdir(&r, 0o755).await?;
+            }
+            let entries = std::fs::read_dir(&l).map_err(|e| io(&format!("reading {}", l.display()), e))?;
+            for e in entries {
+                let e = e.map_err(|e| io("reading a directory", e))?;
+                let rr = format!("{r}/{}", e.file_name().to_string_lossy());
+                let ft = e.file_type().map_err(|e| io("file type", e))?;
+                if ft.is_dir() {
+                    dirs.push((rr, e.path()));
+                } else if ft.is_file() {
+                    files.push((rr, e.path()));
+                }
             }
         }
-        Ok(total)
+        self.transfer_many(files, true, opts).await
+    }
+
+    async fn transfer_many(&self, files: Vec<(String, PathBuf)>, put: bool, opts: &TransferOptions) -> Result<u64> {
+        let mut set: JoinSet<Result<u64>> = JoinSet::new();
+        let mut pending = files.into_iter();
+        let mut total = 0;
+        loop {
+            while set.len() < FILES_IN_FLIGHT {
+                let Some((r, l)) = pending.next() else { break };
+                let (s, o) = (self.clone(), opts.clone());
+                set.spawn(async move {
+                    if put {
+                        s.put(&l, &r, &o).await
+                    } else {
+                        s.get(&r, &l, &o).await
+                    }
+                });
+            }
+            match set.join_next().await {
+                None => return Ok(total),
+                Some(r) => total += r.map_err(|e| Error::Channel(format!("transfer task: {e}")))??,
+            }
+        }
     }
 }
+
+/// Files transferred at once by the recursive operations.
+const FILES_IN_FLIGHT: usize = 16;
 
 fn set_local_times_and_mode(path: &Path, attrs: &Attrs) {
     if let Some(p) = attrs.permissions {
