@@ -149,6 +149,19 @@ async fn every_operation_and_errors() {
         .unwrap()
         .ends_with("/sub"));
     assert_eq!(sftp.statvfs(&d).await.unwrap().len(), 11);
+    // copy-data: server-side copy between two open files.
+    let src = sftp.open_read(&format!("{d}/sub/f")).await.unwrap();
+    let dst = sftp.open(&format!("{d}/copy"), 0x1a, Default::default()).await.unwrap();
+    sftp.copy_data(&src, 1, 0, &dst, 0).await.unwrap(); // f is "hello" after the truncate above
+    sftp.close(&src).await.unwrap();
+    sftp.close(&dst).await.unwrap();
+    assert_eq!(std::fs::read(format!("{d}/copy")).unwrap(), b"ello");
+    sftp.remove(&format!("{d}/copy")).await.unwrap();
+    let (users, groups) = sftp.users_groups_by_id(&[0, 4_000_000], &[0]).await.unwrap();
+    assert_eq!(
+        (users[0].as_str(), users[1].as_str(), groups[0].as_str()),
+        ("root", "", "root")
+    );
     sftp.remove(&format!("{d}/link")).await.unwrap();
     sftp.remove(&format!("{d}/sub/f")).await.unwrap();
     sftp.rmdir(&format!("{d}/sub")).await.unwrap();
@@ -523,5 +536,18 @@ async fn bad_sftp_requests_get_errors_and_the_session_stays_usable() {
     let other = connect().await;
     let sftp = Sftp::new(&other).await.unwrap();
     assert_eq!(sftp.stat("/f").await.unwrap().size, Some(10));
+    // The extensions work against amiko's server too.
+    let (src, dst) = (
+        sftp.open_read("/f").await.unwrap(),
+        sftp.open("/g", 0x1a, Default::default()).await.unwrap(),
+    );
+    sftp.copy_data(&src, 2, 3, &dst, 0).await.unwrap();
+    sftp.close(&dst).await.unwrap();
+    assert_eq!(std::fs::read(root.join("g")).unwrap(), b"234");
+    assert_eq!(
+        sftp.users_groups_by_id(&[0], &[0]).await.unwrap(),
+        (vec!["root".to_string()], vec!["root".to_string()])
+    );
+    assert_eq!(sftp.home_directory().await.unwrap(), "/");
     std::fs::remove_dir_all(&root).ok();
 }

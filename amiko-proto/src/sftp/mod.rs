@@ -75,4 +75,6 @@ pub const EXTENSIONS: &[(&str, &str)] = &[
     ("limits@openssh.com", "1"),
     ("expand-path@openssh.com", "1"),
     ("home-directory", "1"),
+    ("copy-data", "1"),
+    ("users-groups-by-id@openssh.com", "1"),
 ];

@@ -464,6 +464,55 @@ fn extended(state: &mut State, id: u32, name: &str, data: &[u8], out: &mut Vec<u
             }
             .encode(out);
         }
+        "copy-data" => {
+            let (rh, roff, rlen) = (r.string().map_err(bad)?, r.u64().map_err(bad)?, r.u64().map_err(bad)?);
+            let (wh, mut woff) = (r.string().map_err(bad)?, r.u64().map_err(bad)?);
+            let (src, dst) = (state.file(rh)?, state.file(wh)?);
+            let mut buf = vec![0u8; 256 * 1024];
+            let (mut off, end) = (roff, if rlen == 0 { u64::MAX } else { roff.saturating_add(rlen) });
+            while off < end {
+                let want = buf.len().min((end - off).min(usize::MAX as u64) as usize);
+                let n = src.read_at(&mut buf[..want], off).map_err(io_status)?;
+                if n == 0 {
+                    break;
+                }
+                dst.write_all_at(&buf[..n], woff).map_err(io_status)?;
+                off += n as u64;
+                woff += n as u64;
+            }
+            ok(out);
+        }
+        "users-groups-by-id@openssh.com" => {
+            let ids = |raw: &[u8]| -> Vec<u32> {
+                raw.chunks_exact(4)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect()
+            };
+            let (uids, gids) = (ids(r.string().map_err(bad)?), ids(r.string().map_err(bad)?));
+            let mut users = Vec::new();
+            let mut w = Writer::new(&mut users);
+            for u in uids {
+                let name = nix::unistd::User::from_uid(u.into())
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+                    .unwrap_or_default();
+                w.string(name);
+            }
+            let mut groups = Vec::new();
+            let mut w = Writer::new(&mut groups);
+            for g in gids {
+                let name = nix::unistd::Group::from_gid(g.into())
+                    .ok()
+                    .flatten()
+                    .map(|g| g.name)
+                    .unwrap_or_default();
+                w.string(name);
+            }
+            let mut body = Vec::new();
+            Writer::new(&mut body).string(&users).string(&groups);
+            Response::ExtendedReply { id, data: &body }.encode(out);
+        }
         _ => return Err((status::OP_UNSUPPORTED, format!("{name} is not supported"))),
     }
     Ok(())

@@ -430,6 +430,41 @@ impl Sftp {
         self.realpath(".").await
     }
 
+    /// Copies `len` bytes (0: to the end) from one open file to another on the server (copy-data), without the
+    /// data crossing the network.
+    pub async fn copy_data(&self, from: &[u8], from_offset: u64, len: u64, to: &[u8], to_offset: u64) -> Result<()> {
+        let mut data = Vec::new();
+        amiko_proto::wire::Writer::new(&mut data)
+            .string(from)
+            .u64(from_offset)
+            .u64(len)
+            .string(to)
+            .u64(to_offset);
+        self.extended_status("copy-data", &data, None).await
+    }
+
+    /// User and group names for ids (users-groups-by-id@openssh.com); unknown ids give empty names.
+    pub async fn users_groups_by_id(&self, uids: &[u32], gids: &[u32]) -> Result<(Vec<String>, Vec<String>)> {
+        let pack = |ids: &[u32]| ids.iter().flat_map(|i| i.to_be_bytes()).collect::<Vec<u8>>();
+        let mut data = Vec::new();
+        amiko_proto::wire::Writer::new(&mut data)
+            .string(pack(uids))
+            .string(pack(gids));
+        let reply = self.extended("users-groups-by-id@openssh.com", &data).await?;
+        let mut r = amiko_proto::wire::Reader::new(&reply);
+        let names = |raw: &[u8]| -> Result<Vec<String>> {
+            let mut r = amiko_proto::wire::Reader::new(raw);
+            let mut v = Vec::new();
+            while !r.is_empty() {
+                v.push(String::from_utf8_lossy(r.string().map_err(|e| Error::Proto(e.into()))?).into_owned());
+            }
+            Ok(v)
+        };
+        let users = names(r.string().map_err(|e| Error::Proto(e.into()))?)?;
+        let groups = names(r.string().map_err(|e| Error::Proto(e.into()))?)?;
+        Ok((users, groups))
+    }
+
     /// Sends an extension request and returns its EXTENDED_REPLY data.
     pub async fn extended(&self, name: &str, data: &[u8]) -> Result<Vec<u8>> {
         if !self.has_extension(name) {
