@@ -49,6 +49,7 @@ fn start_server(password: &str, sftp_root: std::path::PathBuf) -> Result<u16, St
         rt.block_on(async move {
             let mut cfg = ServerConfig::new(vec![key]);
             cfg.sftp_root = Some(sftp_root);
+            cfg.max_startups = (100, 30, 200); // the fan-out step connects many times at once
             match Server::bind("127.0.0.1:0", cfg, Arc::new(auth)).await {
                 Ok(s) => {
                     let _ = tx.send(s.local_addr().map(|a| a.port()).map_err(|e| e.to_string()));
@@ -86,6 +87,7 @@ pub fn run() -> i32 {
     if let Err(e) = file_transfer(&mut s, port, &user, &password, &sftp_root) {
         s.check("file transfer", false, e);
     }
+    fan_out(&mut s, port, &user, &password);
     let _ = std::fs::remove_dir_all(&sftp_root);
     println!(
         "\n{} in {:.2} s",
@@ -298,4 +300,57 @@ fn file_transfer(
     let _ = std::fs::remove_file(&back);
     client.close();
     Ok(())
+}
+
+/// The tutorial's last idea, many connections at once: 30 sessions, 10 at a time, results as they finish.
+fn fan_out(s: &mut Steps, port: u16, user: &str, password: &str) {
+    use amiko::fanout::{fold_hosts, run_command, FanoutOptions, Target};
+    println!("\n5. Many connections at once (amiko::fanout, what `amiko run` uses)");
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return s.check("fan-out", false, e),
+    };
+    let targets: Vec<Target> = (1..=30)
+        .map(|i| Target {
+            label: format!("session{i:02}"),
+            host: "127.0.0.1".into(),
+            port,
+            user: None,
+        })
+        .collect();
+    let (user, password) = (user.to_string(), password.to_string());
+    let started = Instant::now();
+    let results = rt.block_on(async move {
+        let opts = FanoutOptions {
+            parallel: 10,
+            ..Default::default()
+        };
+        let mut rx = run_command(targets, "echo ok from $$".into(), None, opts, move |_| {
+            let mut c = amiko::ClientConfig::new(user.clone());
+            c.password = Some(password.clone());
+            c.host_keys.policy = HostKeyPolicy::DangerouslyAcceptAny; // our own server, started a moment ago
+            c
+        });
+        let mut all = Vec::new();
+        while let Some(r) = rx.recv().await {
+            all.push(r);
+        }
+        all
+    });
+    let ok: Vec<String> = results
+        .iter()
+        .filter(|r| r.success() && r.stdout.starts_with(b"ok from "))
+        .map(|r| r.target.label.clone())
+        .collect();
+    println!(
+        "     {} sessions, 10 at a time, in {:.2} s: {} ok",
+        results.len(),
+        started.elapsed().as_secs_f64(),
+        fold_hosts(&ok)
+    );
+    s.check(
+        "30 sessions all ran and reported",
+        ok.len() == 30,
+        format!("{} of 30", ok.len()),
+    );
 }

@@ -3,6 +3,7 @@
 mod demo;
 mod exec;
 mod opts;
+mod run;
 mod serve;
 mod ssh_config;
 mod transfer;
@@ -57,6 +58,8 @@ enum Command {
         /// [user@]host:path
         remote: String,
     },
+    /// Run a command on many hosts at once: `amiko run -H web[01-20] --group -- uptime`.
+    Run(run::RunArgs),
     /// Run amiko's SSH server.
     Serve(serve::ServeArgs),
     /// Start amiko's own server on loopback and walk through the tutorial against it.
@@ -99,6 +102,10 @@ fn main() {
         Command::Put { args, local, remote } => {
             init_logging(args.ssh.verbose);
             transfer::run(&args, true, &local, &remote)
+        }
+        Command::Run(args) => {
+            init_logging(args.ssh.verbose);
+            run::run(args)
         }
         Command::Serve(args) => {
             init_logging(args.verbose.max(1));

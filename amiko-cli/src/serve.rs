@@ -22,6 +22,9 @@ pub struct ServeArgs {
     /// Serve SFTP with this directory as its root (clients cannot leave it).
     #[arg(long = "sftp-root")]
     pub sftp_root: Option<PathBuf>,
+    /// Unauthenticated connections allowed, as sshd's MaxStartups start:rate:full.
+    #[arg(long = "max-startups", value_name = "START:RATE:FULL", default_value = "10:30:100")]
+    pub max_startups: String,
     /// Only this user may log in.
     #[arg(long)]
     pub user: Option<String>,
@@ -78,6 +81,18 @@ pub fn run(args: ServeArgs) -> i32 {
             }
             let mut cfg = ServerConfig::new(vec![key]);
             cfg.sftp_root = args.sftp_root.clone();
+            let parts: Vec<&str> = args.max_startups.split(':').collect();
+            cfg.max_startups = match parts.as_slice() {
+                [s, r, f] => match (s.parse(), r.parse(), f.parse()) {
+                    (Ok(s), Ok(r), Ok(f)) => (s, r, f),
+                    _ => return Err(format!("--max-startups: bad value {}", args.max_startups)),
+                },
+                [n] => n
+                    .parse()
+                    .map(|n| (n, 100, n))
+                    .map_err(|_| format!("--max-startups: bad value {n}"))?,
+                _ => return Err(format!("--max-startups: bad value {}", args.max_startups)),
+            };
             let server = Server::bind(&args.listen, cfg, Arc::new(auth))
                 .await
                 .map_err(|e| e.to_string())?;

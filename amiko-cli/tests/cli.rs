@@ -142,7 +142,7 @@ fn demo_walks_through_the_tutorial_against_amikos_own_server() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("All steps behaved as expected"), "{text}");
-    assert!(text.matches('✓').count() >= 9, "{text}");
+    assert!(text.matches('✓').count() >= 11, "{text}");
 }
 
 #[test]
@@ -306,4 +306,109 @@ fn shell_on_a_terminal_follows_window_size() {
     let s = screen("25 90");
     tmux(&["kill-server"]);
     assert!(s.contains("25 90"), "{s}");
+}
+
+/// `amiko run` over 205 sessions: 100 on OpenSSH's sshd, 100 on amiko's server, 5 on a port where nobody listens.
+#[test]
+fn run_fans_out_over_two_hundred_sessions_with_hosts_down() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = common::temp_dir("cli-run");
+    let port = common::free_port();
+    let mut server = amiko()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--host-key"])
+        .arg(dir.join("hk"))
+        .arg("--authorized-keys")
+        .arg(sshd.client_key.with_extension("pub"))
+        .args(["--max-startups", "200:30:300"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let down = common::free_port();
+    let mut hosts = String::new();
+    for _ in 0..100 {
+        hosts.push_str(&format!("127.0.0.1:{}\n127.0.0.1:{port}\n", sshd.port));
+    }
+    for _ in 0..5 {
+        hosts.push_str(&format!("127.0.0.1:{down}\n"));
+    }
+    std::fs::write(dir.join("hosts"), hosts).unwrap();
+    let base = |extra: &[&str]| {
+        let mut c = amiko();
+        c.args([
+            "run",
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
+        .arg("-i")
+        .arg(&sshd.client_key)
+        .args(["-l", &sshd.user, "--hosts"])
+        .arg(dir.join("hosts"))
+        .args(extra)
+        .stdin(Stdio::null());
+        c
+    };
+    let out = base(&["--json", "--parallel", "50", "--", "echo", "hi"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(
+        lines.len(),
+        205,
+        "every host accounted for: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = lines
+        .iter()
+        .filter(|v| v["exit_status"] == 0 && v["stdout"] == "hi\n")
+        .count();
+    let refused = lines
+        .iter()
+        .filter(|v| v["error"].as_str().is_some_and(|e| e.contains("connecting")))
+        .count();
+    let odd: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|v| {
+            !(v["exit_status"] == 0 && v["stdout"] == "hi\n")
+                && v["error"].as_str().is_none_or(|e| !e.contains("connecting"))
+        })
+        .collect();
+    assert_eq!((ok, refused), (200, 5), "{odd:?}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed host makes the exit status non-zero"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("205 host(s), 200 ok, 5 failed"));
+    // --group folds identical output.
+    let out = base(&["--group", "--", "echo", "same"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(200)\n---------------\nsame\n"), "{text}");
+    // A slow command is cut by --timeout; nothing hangs.
+    std::fs::write(
+        dir.join("hosts"),
+        format!("127.0.0.1:{}\n127.0.0.1:{port}\n", sshd.port),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let out = base(&["--timeout", "1", "--out-dir"])
+        .arg(dir.join("out"))
+        .args(["--", "sleep", "30"])
+        .output()
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("timed out"));
+    assert!(dir.join("out").read_dir().unwrap().count() >= 2);
+    let _ = Command::new("kill").arg(server.id().to_string()).status();
+    let _ = server.wait();
+    std::fs::remove_dir_all(&dir).ok();
 }

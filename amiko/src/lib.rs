@@ -16,6 +16,7 @@ mod channel;
 mod client;
 mod driver;
 mod error;
+pub mod fanout;
 mod host_keys;
 pub mod server;
 pub mod sftp;

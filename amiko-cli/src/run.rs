@@ -1,0 +1,286 @@
+//! `amiko run`: one command on many hosts at once, with prefixed, grouped, JSON or per-file output.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use amiko::fanout::{expand_hosts, fold_hosts, run_command, FanoutOptions, HostResult, Target};
+
+use crate::opts::{resolve, SshArgs};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub ssh: SshArgs,
+    /// Hosts, comma-separated; ranges like web[01-20]; repeatable.
+    #[arg(short = 'H', value_name = "HOSTS")]
+    pub hosts: Vec<String>,
+    /// Read hosts from a file (one per line, # comments), or "-" for stdin.
+    #[arg(long = "hosts", value_name = "FILE")]
+    pub hosts_file: Option<String>,
+    /// Hosts worked on at once.
+    #[arg(long, default_value_t = 64)]
+    pub parallel: usize,
+    /// Give up on a host's command after this many seconds.
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Connect timeout in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// Connection retries per host.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
+    /// Feed our stdin to the command on every host.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Show hosts with identical output once, under a folded host list.
+    #[arg(long, conflicts_with = "json")]
+    pub group: bool,
+    /// One JSON object per host per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write each host's stdout and stderr to DIR/HOST.out and DIR/HOST.err.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// The command.
+    #[arg(last = true, required = true)]
+    pub command: Vec<String>,
+}
+
+fn host_list(args: &RunArgs) -> Result<Vec<String>, String> {
+    let mut specs: Vec<String> = args.hosts.iter().flat_map(|h| split_top_level(h)).collect();
+    if let Some(f) = &args.hosts_file {
+        let text = if f == "-" {
+            let mut s = String::new();
+            std::io::stdin()
+                .read_to_string(&mut s)
+                .map_err(|e| format!("reading hosts from stdin: {e}"))?;
+            s
+        } else {
+            std::fs::read_to_string(f).map_err(|e| format!("{f}: {e}"))?
+        };
+        specs.extend(
+            text.lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+                .filter(|l| !l.is_empty()),
+        );
+    }
+    let hosts: Vec<String> = specs.iter().flat_map(|s| expand_hosts(s)).collect();
+    if hosts.is_empty() {
+        return Err("no hosts: give -H or --hosts".into());
+    }
+    Ok(hosts)
+}
+
+/// Splits on commas that are not inside brackets (`web[1,2],db` → `web[1,2]`, `db`).
+fn split_top_level(s: &str) -> Vec<String> {
+    let (mut out, mut cur, mut depth) = (Vec::new(), String::new(), 0);
+    for c in s.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out.into_iter().filter(|s| !s.is_empty()).collect()
+}
+
+fn json_line(r: &HostResult) -> String {
+    serde_json::json!({
+        "host": r.target.label,
+        "exit_status": r.exit_status,
+        "stdout": String::from_utf8_lossy(&r.stdout),
+        "stderr": String::from_utf8_lossy(&r.stderr),
+        "duration_ms": r.duration.as_millis() as u64,
+        "error": r.error,
+    })
+    .to_string()
+}
+
+pub fn run(args: RunArgs) -> i32 {
+    let hosts = match host_list(&args) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("amiko: {e}");
+            return 255;
+        }
+    };
+    let stdin_data = if args.stdin {
+        let mut v = Vec::new();
+        if std::io::stdin().read_to_end(&mut v).is_err() {
+            eprintln!("amiko: could not read stdin");
+            return 255;
+        }
+        Some(Arc::new(v))
+    } else {
+        None
+    };
+    // Resolve every host as ssh would (flags, -o, ssh_config); keys are loaded once per file.
+    let mut keys: HashMap<PathBuf, amiko::PrivateKey> = HashMap::new();
+    let mut configs: HashMap<String, amiko::ClientConfig> = HashMap::new();
+    let mut targets = Vec::new();
+    for h in &hosts {
+        // `host:port` is accepted here (ssh itself wants -p): the port overrides the flags and ssh_config.
+        let t = Target::parse(h);
+        let mut ssh = args.ssh.clone();
+        if t.port != 22 || h.ends_with(":22") {
+            ssh.port = Some(t.port);
+        }
+        let dest = match &t.user {
+            Some(u) => format!("{u}@{}", t.host),
+            None => t.host.clone(),
+        };
+        let r = match resolve(&ssh, &dest) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("amiko: {h}: {e}");
+                return 255;
+            }
+        };
+        let mut cfg = r.config;
+        for f in &r.identity_files {
+            if !keys.contains_key(f) {
+                match amiko::load_key_file(f, None) {
+                    Ok(k) => drop(keys.insert(f.clone(), k)),
+                    Err(e) if args.ssh.identity.contains(f) => {
+                        eprintln!("amiko: {e}");
+                        return 255;
+                    }
+                    Err(_) => continue,
+                }
+            }
+            cfg.keys.extend(keys.get(f).cloned());
+        }
+        if let Some(name) = &r.password_env {
+            cfg.password = std::env::var(name).ok();
+        }
+        targets.push(Target {
+            label: h.clone(),
+            host: r.host,
+            port: r.port,
+            user: Some(cfg.user.clone()),
+        });
+        configs.insert(h.clone(), cfg);
+    }
+    let opts = FanoutOptions {
+        parallel: args.parallel.max(1),
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        command_timeout: args.timeout.map(Duration::from_secs),
+        retries: args.retries,
+    };
+    let tty = std::io::stdout().is_terminal();
+    let command = args.command.join(" ");
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("amiko: {e}");
+            return 255;
+        }
+    };
+    let configs = Arc::new(configs);
+    let results: Vec<HostResult> = rt.block_on(async {
+        let cfgs = configs.clone();
+        let mut rx = run_command(targets, command, stdin_data, opts, move |t| cfgs[&t.label].clone());
+        let mut all = Vec::new();
+        let mut out = std::io::stdout().lock();
+        while let Some(r) = rx.recv().await {
+            if let Some(dir) = &args.out_dir {
+                let _ = std::fs::create_dir_all(dir);
+                let _ = std::fs::write(dir.join(format!("{}.out", r.target.label)), &r.stdout);
+                let _ = std::fs::write(dir.join(format!("{}.err", r.target.label)), &r.stderr);
+            }
+            if args.json {
+                let _ = writeln!(out, "{}", json_line(&r));
+            } else if !args.group {
+                print_prefixed(&mut out, &r, tty);
+            }
+            all.push(r);
+        }
+        all
+    });
+    if args.group {
+        print_grouped(&results);
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|r| !r.success())
+        .map(|r| r.target.label.clone())
+        .collect();
+    eprintln!(
+        "amiko run: {} host(s), {} ok, {} failed{}",
+        results.len(),
+        results.len() - failed.len(),
+        failed.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", fold_hosts(&failed))
+        }
+    );
+    i32::from(!failed.is_empty())
+}
+
+fn print_prefixed(out: &mut impl Write, r: &HostResult, tty: bool) {
+    let (on, off) = match (tty, r.success()) {
+        (true, true) => ("\x1b[32m", "\x1b[0m"),
+        (true, false) => ("\x1b[31m", "\x1b[0m"),
+        _ => ("", ""),
+    };
+    for line in String::from_utf8_lossy(&r.stdout).lines() {
+        let _ = writeln!(out, "{on}{}{off}: {line}", r.target.label);
+    }
+    for line in String::from_utf8_lossy(&r.stderr).lines() {
+        let _ = writeln!(out, "{on}{}{off} [stderr]: {line}", r.target.label);
+    }
+    if let Some(e) = &r.error {
+        let _ = writeln!(out, "{on}{}{off} [error]: {e}", r.target.label);
+    } else if r.exit_status != Some(0) {
+        let _ = writeln!(
+            out,
+            "{on}{}{off} [exit {}]",
+            r.target.label,
+            r.exit_status.unwrap_or(255)
+        );
+    }
+}
+
+fn print_grouped(results: &[HostResult]) {
+    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+    for r in results {
+        let mut body = String::from_utf8_lossy(&r.stdout).into_owned();
+        body.push_str(&String::from_utf8_lossy(&r.stderr));
+        if let Some(e) = &r.error {
+            body.push_str(&format!("[error] {e}\n"));
+        } else if r.exit_status != Some(0) {
+            body.push_str(&format!("[exit {}]\n", r.exit_status.unwrap_or(255)));
+        }
+        match groups.iter_mut().find(|g| g.0 == body) {
+            Some(g) => g.1.push(r.target.label.clone()),
+            None => groups.push((body, vec![r.target.label.clone()])),
+        }
+    }
+    for (body, hosts) in groups {
+        let label = fold_hosts(&hosts);
+        println!("---------------\n{label} ({})\n---------------\n{body}", hosts.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn commas_inside_brackets_stay() {
+        assert_eq!(super::split_top_level("web[1,2],db"), ["web[1,2]", "db"]);
+    }
+}
