@@ -21,6 +21,8 @@ pub const KEX_DEFAULT: &[&str] = &[
     "ecdh-sha2-nistp256",
     "ecdh-sha2-nistp384",
     "ecdh-sha2-nistp521",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
     "diffie-hellman-group14-sha256",
 ];
 

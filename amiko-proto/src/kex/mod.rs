@@ -47,7 +47,7 @@ pub fn hash_for(kex: &str) -> Option<HashAlg> {
         "curve25519-sha256" | "curve25519-sha256@libssh.org" | "ecdh-sha2-nistp256" => HashAlg::Sha256,
         "mlkem768x25519-sha256" | "diffie-hellman-group14-sha256" => HashAlg::Sha256,
         "ecdh-sha2-nistp384" => HashAlg::Sha384,
-        "ecdh-sha2-nistp521" => HashAlg::Sha512,
+        "ecdh-sha2-nistp521" | "diffie-hellman-group16-sha512" | "diffie-hellman-group18-sha512" => HashAlg::Sha512,
         _ => return None,
     })
 }
@@ -114,7 +114,9 @@ impl ClientKex {
                 ClientKex::Ecdh(ecdh::Client::new(kex)?)
             }
             "mlkem768x25519-sha256" => ClientKex::MlKem(mlkem::Client::new()?),
-            "diffie-hellman-group14-sha256" => ClientKex::Dh(dh::Client::new()?),
+            "diffie-hellman-group14-sha256" | "diffie-hellman-group16-sha512" | "diffie-hellman-group18-sha512" => {
+                ClientKex::Dh(dh::Client::new(kex)?)
+            }
             _ => return Err(Error::Kex(format!("unsupported key exchange {kex}"))),
         })
     }
@@ -146,7 +148,9 @@ pub fn server_respond(kex: &str, client_public: &[u8]) -> Result<(Vec<u8>, Share
         "curve25519-sha256" | "curve25519-sha256@libssh.org" => curve25519::server(client_public),
         "ecdh-sha2-nistp256" | "ecdh-sha2-nistp384" | "ecdh-sha2-nistp521" => ecdh::server(kex, client_public),
         "mlkem768x25519-sha256" => mlkem::server(client_public),
-        "diffie-hellman-group14-sha256" => dh::server(client_public),
+        "diffie-hellman-group14-sha256" | "diffie-hellman-group16-sha512" | "diffie-hellman-group18-sha512" => {
+            dh::server(kex, client_public)
+        }
         _ => Err(Error::Kex(format!("unsupported key exchange {kex}"))),
     }
 }
