@@ -154,6 +154,8 @@ fn openssh_client_runs_commands_with_every_algorithm() {
         "ecdh-sha2-nistp384",
         "ecdh-sha2-nistp521",
         "diffie-hellman-group14-sha256",
+        "diffie-hellman-group16-sha512",
+        "diffie-hellman-group18-sha512",
     ] {
         let out = s.ssh(&["-o", &format!("KexAlgorithms={kex}")], "echo $((1+1))", b"");
         assert_eq!(out.stdout, b"2\n", "{kex}: {}", String::from_utf8_lossy(&out.stderr));
