@@ -79,10 +79,11 @@ pub struct KnownHosts {
     entries: Vec<Entry>,
 }
 
-/// The name a host is known by: `host` for port 22, else `[host]:port`.
+/// The name a host is known by: `host` for port 22, else `[host]:port`; lower case, as ssh writes and hashes it.
 fn host_label(host: &str, port: u16) -> String {
+    let host = host.to_ascii_lowercase();
     if port == 22 {
-        host.to_string()
+        host
     } else {
         format!("[{host}]:{port}")
     }
@@ -100,11 +101,11 @@ fn hashed_match(entry: &str, label: &str) -> bool {
     hmac::verify(&key, label.as_bytes(), &hash).is_ok()
 }
 
-/// Whether a host-pattern list matches: a negated match excludes the host even if another pattern matches.
-fn hosts_match(patterns: &str, host: &str, port: u16) -> bool {
-    let label = host_label(host, port);
+/// Whether a host-pattern list matches `label` (from [`host_label`]): a negated match excludes the host even if
+/// another pattern matches.
+fn hosts_match(patterns: &str, label: &str) -> bool {
     if patterns.starts_with("|1|") {
-        return hashed_match(patterns, &label);
+        return hashed_match(patterns, label);
     }
     let mut matched = false;
     for p in patterns.split(',') {
@@ -112,7 +113,7 @@ fn hosts_match(patterns: &str, host: &str, port: u16) -> bool {
             Some(rest) => (true, rest),
             None => (false, p),
         };
-        if glob_match(p, &label) {
+        if glob_match(p, label) {
             if neg {
                 return false;
             }
@@ -136,6 +137,7 @@ impl KnownHosts {
             let marker = match first {
                 "@revoked" => Marker::Revoked,
                 "@cert-authority" => Marker::CertAuthority,
+                _ if first.starts_with('@') => continue, // an unknown marker: ssh skips the line too
                 _ => Marker::None,
             };
             if marker != Marker::None {
@@ -159,11 +161,8 @@ impl KnownHosts {
 
     /// Looks `key` up for `host:port`.
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> HostKeyStatus {
-        let matching: Vec<&Entry> = self
-            .entries
-            .iter()
-            .filter(|e| hosts_match(&e.hosts, host, port))
-            .collect();
+        let label = host_label(host, port);
+        let matching: Vec<&Entry> = self.entries.iter().filter(|e| hosts_match(&e.hosts, &label)).collect();
         if let Some(e) = matching.iter().find(|e| e.marker == Marker::Revoked && e.key == *key) {
             return HostKeyStatus::Revoked { line: e.line };
         }
@@ -199,65 +198,203 @@ mod tests {
     #[test]
     fn globs() {
         assert!(glob_match("*.example.com", "a.b.example.com"));
+        assert!(!glob_match("*.example.com", "example.com"));
         assert!(glob_match("h?st", "host"));
         assert!(!glob_match("h?st", "hoost"));
         assert!(glob_match("*", ""));
+        assert!(glob_match("**a*", "bab"));
         assert!(!glob_match("a*b", "ac"));
+        assert!(glob_match("a*b*c", "axxbyybzc"));
+        assert!(
+            glob_match("WEB*", "web1"),
+            "case-insensitive, as ssh lowercases host names"
+        );
+        assert!(glob_match("192.168.1.?", "192.168.1.7"));
+        assert!(!glob_match("192.168.1.?", "192.168.1.17"));
+        assert!(glob_match("[*.test]:2222", "[a.test]:2222"));
+        assert!(!glob_match("", "x"));
     }
 
     #[test]
     fn patterns_ports_negation_and_changes() {
         let (k1, k2) = (key(), key());
         let text = format!(
-            "# comment\n\nweb*,!web3 {}\n[db]:2222 {}\nbroken line\n",
+            "# comment\n\nweb*,!web3 {}\n[db]:2222 {}\nbroken line\n10.0.0.?,gateway {} a comment\r\n",
             k1.to_openssh(),
-            k2.to_openssh()
+            k2.to_openssh(),
+            k1.to_openssh()
         );
         let kh = KnownHosts::parse(&text);
         assert_eq!(kh.check("web1", 22, &k1), HostKeyStatus::Known);
-        assert_eq!(kh.check("web3", 22, &k1), HostKeyStatus::Unknown);
+        assert_eq!(kh.check("WEB1", 22, &k1), HostKeyStatus::Known);
+        assert_eq!(kh.check("web3", 22, &k1), HostKeyStatus::Unknown, "negated");
+        assert_eq!(kh.check("web1", 2200, &k1), HostKeyStatus::Unknown, "another port");
         assert_eq!(kh.check("db", 2222, &k2), HostKeyStatus::Known);
         assert_eq!(kh.check("db", 22, &k2), HostKeyStatus::Unknown);
-        assert!(matches!(
+        assert_eq!(kh.check("10.0.0.5", 22, &k1), HostKeyStatus::Known);
+        assert_eq!(kh.check("gateway", 22, &k1), HostKeyStatus::Known);
+        assert_eq!(kh.check("10.0.0.50", 22, &k1), HostKeyStatus::Unknown);
+        assert_eq!(
             kh.check("web1", 22, &k2),
-            HostKeyStatus::Changed { line: 3, .. }
+            HostKeyStatus::Changed {
+                line: 3,
+                existing: format!("ssh-ed25519 {}", k1.fingerprint())
+            }
+        );
+        assert!(matches!(
+            kh.check("db", 2222, &k1),
+            HostKeyStatus::Changed { line: 4, .. }
         ));
     }
 
     #[test]
-    fn revoked_and_cert_authority() {
-        let (k1, k2) = (key(), key());
+    fn changed_needs_the_same_key_type_and_no_line_with_the_key() {
+        let (old, new) = (key(), key());
+        let ecdsa = PrivateKey::generate_ecdsa(256).unwrap().public_key();
+        let rsa = PrivateKey::generate_rsa(2048).unwrap().public_key();
         let text = format!(
-            "@revoked * {}\n@cert-authority *.corp {}\n",
+            "host {}\nhost,other {}\n*.lan {}\n",
+            old.to_openssh(),
+            new.to_openssh(),
+            ecdsa.to_openssh()
+        );
+        let kh = KnownHosts::parse(&text);
+        // A second line with the key wins over the first line's different key.
+        assert_eq!(kh.check("host", 22, &new), HostKeyStatus::Known);
+        assert_eq!(kh.check("host", 22, &old), HostKeyStatus::Known);
+        assert!(matches!(
+            kh.check("other", 22, &old),
+            HostKeyStatus::Changed { line: 2, .. }
+        ));
+        // A key of a type no line has for the host is new, not changed.
+        assert_eq!(kh.check("host", 22, &ecdsa), HostKeyStatus::Unknown);
+        assert_eq!(kh.check("host", 22, &rsa), HostKeyStatus::Unknown);
+        assert_eq!(kh.check("pi.lan", 22, &ecdsa), HostKeyStatus::Known);
+        let other_ecdsa = PrivateKey::generate_ecdsa(256).unwrap().public_key();
+        assert_eq!(
+            kh.check("pi.lan", 22, &other_ecdsa),
+            HostKeyStatus::Changed {
+                line: 3,
+                existing: format!("ecdsa-sha2-nistp256 {}", ecdsa.fingerprint())
+            }
+        );
+        let p384 = PrivateKey::generate_ecdsa(384).unwrap().public_key();
+        assert_eq!(kh.check("pi.lan", 22, &p384), HostKeyStatus::Unknown);
+    }
+
+    #[test]
+    fn revoked_and_cert_authority() {
+        let (k1, k2, k3) = (key(), key(), key());
+        let text = format!(
+            "@revoked * {}\n@cert-authority *.corp {}\nhost.corp {}\n@revoked host.corp {}\n@unknown host.corp {}\n\
+             @revoked\n",
             k1.to_openssh(),
+            k2.to_openssh(),
+            k1.to_openssh(),
+            k3.to_openssh(),
             k2.to_openssh()
         );
         let kh = KnownHosts::parse(&text);
         assert_eq!(kh.check("any", 22, &k1), HostKeyStatus::Revoked { line: 1 });
+        // Revocation wins over a plain line with the same key.
+        assert_eq!(kh.check("host.corp", 22, &k1), HostKeyStatus::Revoked { line: 1 });
+        assert_eq!(kh.check("host.corp", 22, &k3), HostKeyStatus::Revoked { line: 4 });
+        assert_eq!(kh.check("other.corp", 22, &k3), HostKeyStatus::Unknown);
+        // A CA key never vouches for a plain host key, even its own, nor makes another key "changed".
         assert_eq!(kh.check("a.corp", 22, &k2), HostKeyStatus::Unknown);
+        assert_eq!(kh.check("a.corp", 22, &k3), HostKeyStatus::Unknown);
+        assert_eq!(
+            kh.entries.iter().filter(|e| e.marker == Marker::CertAuthority).count(),
+            1
+        );
+        // The unknown marker's line is skipped: k2 is not known for host.corp, only changed from line 3's k1.
+        assert!(matches!(
+            kh.check("host.corp", 22, &k2),
+            HostKeyStatus::Changed { line: 3, .. }
+        ));
+        assert_eq!(kh.entries.len(), 4);
+    }
+
+    #[test]
+    fn entry_lines_round_trip() {
+        let k = key();
+        assert_eq!(
+            KnownHosts::entry_line("Example.COM", 22, &k),
+            format!("example.com {}", k.to_openssh())
+        );
+        assert_eq!(
+            KnownHosts::entry_line("::1", 2222, &k),
+            format!("[::1]:2222 {}", k.to_openssh())
+        );
+        let text = [
+            KnownHosts::entry_line("example.com", 22, &k),
+            KnownHosts::entry_line("::1", 2222, &k),
+        ]
+        .join("\n");
+        let kh = KnownHosts::parse(&text);
+        assert_eq!(kh.check("example.com", 22, &k), HostKeyStatus::Known);
+        assert_eq!(kh.check("::1", 2222, &k), HostKeyStatus::Known);
+        assert_eq!(kh.check("::1", 22, &k), HostKeyStatus::Unknown);
+    }
+
+    #[test]
+    fn malformed_lines_are_skipped() {
+        let k = key();
+        let b64 = k.to_openssh().split_whitespace().nth(1).unwrap().to_string();
+        let text = format!(
+            "host\nhost ssh-ed25519\nhost ssh-ed25519 !!!\nhost ssh-rsa {b64}\n|1|bad|hash {}\n|1|onlysalt {}\n\
+             host {}\n",
+            k.to_openssh(),
+            k.to_openssh(),
+            k.to_openssh()
+        );
+        let kh = KnownHosts::parse(&text);
+        assert_eq!(kh.check("host", 22, &k), HostKeyStatus::Known);
+        assert_eq!(kh.entries.iter().map(|e| e.line).collect::<Vec<_>>(), [5, 6, 7]);
+        assert_eq!(KnownHosts::parse("").check("host", 22, &k), HostKeyStatus::Unknown);
     }
 
     #[test]
     fn hashed_entries_from_ssh_keygen() {
-        let k = key();
+        let (k, other) = (key(), key());
         let dir = std::env::temp_dir().join(format!("amiko-kh-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("known_hosts");
-        std::fs::write(&f, format!("{}\n", KnownHosts::entry_line("server.test", 2200, &k))).unwrap();
+        let plain = [
+            KnownHosts::entry_line("server.test", 2200, &k),
+            KnownHosts::entry_line("plain.test", 22, &k),
+            KnownHosts::entry_line("10.1.2.3", 22, &k),
+        ]
+        .join("\n");
+        std::fs::write(&f, format!("{plain}\n")).unwrap();
         let ok = std::process::Command::new("ssh-keygen")
             .arg("-H")
             .arg("-f")
             .arg(&f)
             .output();
-        if ok.is_err() {
+        let Ok(out) = ok else {
+            assert!(
+                std::env::var_os("AMIKO_REQUIRE_PEERS").is_none(),
+                "ssh-keygen is missing"
+            );
             eprintln!("ssh-keygen missing; skipping");
             return;
-        }
+        };
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let text = std::fs::read_to_string(&f).unwrap();
-        assert!(text.starts_with("|1|"), "{text}");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(text.lines().filter(|l| l.starts_with("|1|")).count(), 3, "{text}");
+        assert!(!text.contains("server.test") && !text.contains("plain.test"), "{text}");
         let kh = KnownHosts::parse(&text);
         assert_eq!(kh.check("server.test", 2200, &k), HostKeyStatus::Known);
+        assert_eq!(kh.check("Server.Test", 2200, &k), HostKeyStatus::Known);
         assert_eq!(kh.check("server.test", 22, &k), HostKeyStatus::Unknown);
-        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(kh.check("plain.test", 22, &k), HostKeyStatus::Known);
+        assert_eq!(kh.check("10.1.2.3", 22, &k), HostKeyStatus::Known);
+        assert_eq!(kh.check("10.1.2.4", 22, &k), HostKeyStatus::Unknown);
+        assert!(matches!(
+            kh.check("plain.test", 22, &other),
+            HostKeyStatus::Changed { line: 2, .. }
+        ));
     }
 }
