@@ -60,14 +60,16 @@ fn group_prime(kex: &str) -> BigUint {
     BigUint::parse_bytes(hex.as_bytes(), 16).unwrap_or_default()
 }
 
+/// The group's prime plus `delta` (may be negative), big-endian: for tests of the range check.
 #[cfg(test)]
-fn p() -> BigUint {
-    group_prime("diffie-hellman-group14-sha256")
-}
-
-#[cfg(test)]
-pub(super) fn p_minus_one() -> Vec<u8> {
-    (p() - 1u32).to_bytes_be()
+pub(super) fn p_plus(kex: &str, delta: i32) -> Vec<u8> {
+    let p = group_prime(kex);
+    let v = if delta < 0 {
+        p - delta.unsigned_abs()
+    } else {
+        p + delta as u32
+    };
+    v.to_bytes_be()
 }
 
 /// The client's private exponent.

@@ -190,6 +190,12 @@ mod tests {
     use super::*;
     use crate::wire::Reader;
 
+    const DH_METHODS: [&str; 3] = [
+        "diffie-hellman-group14-sha256",
+        "diffie-hellman-group16-sha512",
+        "diffie-hellman-group18-sha512",
+    ];
+
     fn decoded(kex: &str, encoded: &[u8]) -> Vec<u8> {
         let mut r = Reader::new(encoded);
         if public_is_mpint(kex) {
@@ -233,7 +239,158 @@ mod tests {
         assert!(server_respond("ecdh-sha2-nistp256", &bogus).is_err());
         // DH: f = 1 and f = p - 1 are refused.
         assert!(server_respond("diffie-hellman-group14-sha256", &[1]).is_err());
-        assert!(server_respond("diffie-hellman-group14-sha256", &dh::p_minus_one()).is_err());
+        assert!(server_respond(
+            "diffie-hellman-group14-sha256",
+            &dh::p_plus("diffie-hellman-group14-sha256", -1)
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn unknown_methods_are_refused() {
+        assert!(matches!(
+            ClientKex::start("diffie-hellman-group1-sha1"),
+            Err(Error::Kex(_))
+        ));
+        assert!(matches!(
+            server_respond("sntrup761x25519-sha512", &[0; 32]),
+            Err(Error::Kex(_))
+        ));
+        assert_eq!(hash_for("nope"), None);
+        for kex in KEX_ALGORITHMS {
+            assert!(hash_for(kex).is_some(), "{kex}");
+        }
+    }
+
+    /// The wire shapes: string Q_C/Q_S of the right size for the curves and the hybrid (ML-KEM part first), mpint
+    /// for DH; K a 32-byte string for the hybrid (OpenSSH 10's kexmlkem768x25519.c), an mpint elsewhere.
+    #[test]
+    fn public_values_and_k_have_their_wire_shapes() {
+        let sizes = [
+            ("curve25519-sha256", 32, 32),
+            ("curve25519-sha256@libssh.org", 32, 32),
+            ("ecdh-sha2-nistp256", 65, 65),
+            ("ecdh-sha2-nistp384", 97, 97),
+            ("ecdh-sha2-nistp521", 133, 133),
+            ("mlkem768x25519-sha256", 1184 + 32, 1088 + 32),
+        ];
+        for (kex, client_len, server_len) in sizes {
+            assert!(!public_is_mpint(kex));
+            let c = ClientKex::start(kex).unwrap();
+            let q_c = decoded(kex, c.encoded_public());
+            assert_eq!(q_c.len(), client_len, "{kex}");
+            assert_eq!(c.encoded_public().len(), 4 + client_len, "{kex}");
+            let (q_s, k) = server_respond(kex, &q_c).unwrap();
+            assert_eq!(q_s.len(), 4 + server_len, "{kex}");
+            let mut enc = Vec::new();
+            k.encode(&mut enc);
+            if kex.starts_with("mlkem") {
+                assert_eq!(&enc[..4], &[0, 0, 0, 32]);
+                assert_eq!(enc.len(), 36);
+            } else {
+                // An mpint: never a needless leading zero, never a negative first byte.
+                assert!(enc[4] != 0 || enc[5] & 0x80 != 0, "{kex}");
+                assert!(enc[4] & 0x80 == 0, "{kex}");
+            }
+        }
+        for kex in DH_METHODS {
+            assert!(public_is_mpint(kex));
+            let c = ClientKex::start(kex).unwrap();
+            let e = decoded(kex, c.encoded_public());
+            assert!(e.len() <= dh::p_plus(kex, 0).len(), "{kex}");
+        }
+    }
+
+    #[test]
+    fn wrong_lengths_and_points_are_refused() {
+        for (kex, good) in [
+            ("curve25519-sha256", 32),
+            ("ecdh-sha2-nistp256", 65),
+            ("ecdh-sha2-nistp384", 97),
+        ] {
+            for len in [good - 1, good + 1] {
+                let mut v = vec![4u8; len];
+                v[1] = 9;
+                assert!(server_respond(kex, &v).is_err(), "{kex} {len}");
+                assert!(ClientKex::start(kex).unwrap().finish(&v).is_err(), "{kex} {len}");
+            }
+        }
+        // Points off the curve, and coordinates of all ones (not below the field prime), for every NIST curve.
+        for (kex, coord) in [
+            ("ecdh-sha2-nistp256", 32),
+            ("ecdh-sha2-nistp384", 48),
+            ("ecdh-sha2-nistp521", 66),
+        ] {
+            for fill in [7u8, 0xff] {
+                let mut bogus = vec![4u8];
+                bogus.extend(std::iter::repeat_n(fill, 2 * coord));
+                assert!(server_respond(kex, &bogus).is_err(), "{kex} {fill}");
+                assert!(ClientKex::start(kex).unwrap().finish(&bogus).is_err(), "{kex} {fill}");
+            }
+            // A compressed point (RFC 5656 uses uncompressed ones) and the point at infinity.
+            let c = ClientKex::start(kex).unwrap();
+            let q = decoded(kex, c.encoded_public());
+            let mut compressed = vec![2 + (q[q.len() - 1] & 1)];
+            compressed.extend_from_slice(&q[1..=coord]);
+            assert!(server_respond(kex, &compressed).is_err(), "{kex} compressed");
+            assert!(server_respond(kex, &[0]).is_err(), "{kex} infinity");
+        }
+        // X25519: the all-zero point, and another small-order point (RFC 7748 §6.1), on both sides.
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        for bad in [[0u8; 32], one] {
+            assert!(server_respond("curve25519-sha256", &bad).is_err());
+            assert!(ClientKex::start("curve25519-sha256").unwrap().finish(&bad).is_err());
+        }
+    }
+
+    #[test]
+    fn mlkem_hybrid_refuses_bad_halves() {
+        let kex = "mlkem768x25519-sha256";
+        let c = ClientKex::start(kex).unwrap();
+        let init = decoded(kex, c.encoded_public());
+        assert!(server_respond(kex, &init[..init.len() - 1]).is_err());
+        let mut longer = init.clone();
+        longer.push(0);
+        assert!(server_respond(kex, &longer).is_err());
+        // A valid ML-KEM key with an all-zero X25519 key: the X25519 result is zero, refused.
+        let mut zero_x = init.clone();
+        zero_x[1184..].fill(0);
+        assert!(server_respond(kex, &zero_x).is_err());
+        // An ML-KEM key whose coefficients are not reduced mod q (FIPS 203 §7.2 check): all 0xff.
+        let mut bad_ek = init.clone();
+        bad_ek[..1184].fill(0xff);
+        assert!(server_respond(kex, &bad_ek).is_err());
+
+        let (reply, _) = server_respond(kex, &init).unwrap();
+        let reply = decoded(kex, &reply);
+        assert!(ClientKex::start(kex)
+            .unwrap()
+            .finish(&reply[..reply.len() - 1])
+            .is_err());
+        let mut zero_x = reply.clone();
+        zero_x[1088..].fill(0);
+        assert!(c.finish(&zero_x).is_err());
+    }
+
+    #[test]
+    fn dh_values_outside_two_to_p_minus_two_are_refused() {
+        for kex in DH_METHODS {
+            for bad in [
+                vec![],
+                vec![0],
+                vec![1],
+                dh::p_plus(kex, -1),
+                dh::p_plus(kex, 0),
+                dh::p_plus(kex, 1),
+            ] {
+                assert!(server_respond(kex, &bad).is_err(), "{kex} server {bad:02x?}");
+                assert!(ClientKex::start(kex).unwrap().finish(&bad).is_err(), "{kex} client");
+            }
+            // The edges of the accepted range.
+            assert!(server_respond(kex, &[2]).is_ok(), "{kex} 2");
+            assert!(server_respond(kex, &dh::p_plus(kex, -2)).is_ok(), "{kex} p-2");
+        }
     }
 
     #[test]
