@@ -79,15 +79,16 @@ pub struct Client {
     pub(super) encoded: Vec<u8>,
 }
 
-fn keypair(p: &BigUint) -> (BigUint, Vec<u8>) {
-    // 512 random bits: twice the 256-bit security of SHA-256, as RFC 8268 §4 suggests.
+fn keypair(p: &BigUint) -> Result<(BigUint, Vec<u8>)> {
+    // 512 random bits: twice the 256-bit security of SHA-256, as RFC 8268 §4 suggests. A failing random source is
+    // an error here, never a predictable exponent.
     let mut bytes = [0u8; 64];
-    crate::rng::fill(&mut bytes);
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Kex("no randomness for the DH exponent".into()))?;
     let x = BigUint::from_bytes_be(&bytes) | BigUint::from(2u32);
     let e = BigUint::from(2u32).modpow(&x, p);
     let mut encoded = Vec::new();
     Writer::new(&mut encoded).mpint_unsigned(&e.to_bytes_be());
-    (x, encoded)
+    Ok((x, encoded))
 }
 
 fn agree(p: &BigUint, x: &BigUint, peer: &[u8]) -> Result<SharedSecret> {
@@ -102,7 +103,7 @@ fn agree(p: &BigUint, x: &BigUint, peer: &[u8]) -> Result<SharedSecret> {
 impl Client {
     pub(super) fn new(kex: &str) -> Result<Self> {
         let p = group_prime(kex);
-        let (x, encoded) = keypair(&p);
+        let (x, encoded) = keypair(&p)?;
         Ok(Client { x, p, encoded })
     }
 
@@ -113,7 +114,7 @@ impl Client {
 
 pub(super) fn server(kex: &str, client_public: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {
     let p = group_prime(kex);
-    let (y, encoded) = keypair(&p);
+    let (y, encoded) = keypair(&p)?;
     let k = agree(&p, &y, client_public)?;
     Ok((encoded, k))
 }
