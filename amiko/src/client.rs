@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amiko_proto::config::{Config, Role};
-use amiko_proto::connection::{Connection, Event};
 use amiko_proto::keys::PrivateKey;
 use tokio::net::TcpStream;
 
 use crate::channel::Channel;
-use crate::driver::{self, Owner, Shared};
+use crate::driver::{Owner, Shared};
 use crate::error::{Error, Result};
+use crate::handshake::{AuthOutcome, Unauthenticated};
 use crate::host_keys::{HostKeyCheck, HostKeyPolicy};
 
 /// Answers keyboard-interactive prompts: (name, instruction, prompts with echo flags) → answers.
@@ -136,27 +136,18 @@ impl Client {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
-        let shared = Shared::new(Connection::new(config.proto.clone(), Vec::new()));
-        driver::spawn(stream, shared.clone());
-        let owner = Arc::new(Owner { shared: shared.clone() });
-        let host_key = shared
-            .wait(|g| {
-                let i = g.events.iter().position(|e| matches!(e, Event::HostKey(_)))?;
-                match g.events.remove(i) {
-                    Some(Event::HostKey(k)) => Some(Ok(k)),
-                    _ => None,
-                }
-            })
-            .await?;
-        if let Err(e) = config.host_keys.check(host, port, &host_key) {
-            shared.lock().conn.reject_host_key("host key not accepted");
-            shared.kick();
+        let mut u = Unauthenticated::start(stream, config.proto.clone()).await?;
+        if let Err(e) = config.host_keys.check(host, port, u.host_key()) {
+            u.reject_host_key("host key not accepted");
             return Err(e);
         }
-        shared.lock().conn.accept_host_key().map_err(Error::Proto)?;
-        shared.kick();
-        let banner = authenticate(&shared, &config).await?;
-        Ok(Client { owner, banner })
+        u.accept_host_key()?;
+        authenticate(&mut u, &config).await?;
+        u.into_client()
+    }
+
+    pub(crate) fn from_parts(owner: Arc<Owner>, banner: Option<String>) -> Client {
+        Client { owner, banner }
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -218,37 +209,9 @@ impl Client {
     }
 }
 
-/// Waits for the next authentication event.
-async fn next_auth_event(shared: &Shared) -> Result<Event> {
-    shared
-        .wait(|g| {
-            let i = g.events.iter().position(|e| {
-                matches!(
-                    e,
-                    Event::AuthReady
-                        | Event::AuthSuccess
-                        | Event::AuthFailure { .. }
-                        | Event::AuthInfoRequest { .. }
-                        | Event::Banner(_)
-                )
-            })?;
-            g.events.remove(i).map(Ok)
-        })
-        .await
-}
-
 /// Tries none, then publickey with each key, then password, then keyboard-interactive — each only if the server
-/// lists it. Returns the banner.
-async fn authenticate(shared: &Shared, cfg: &ClientConfig) -> Result<Option<String>> {
-    let mut banner: Option<String> = None;
-    // Wait for the service to be accepted.
-    loop {
-        match next_auth_event(shared).await? {
-            Event::AuthReady => break,
-            Event::Banner(b) => banner.get_or_insert_with(String::new).push_str(&b),
-            _ => {}
-        }
-    }
+/// lists it.
+async fn authenticate(u: &mut Unauthenticated, cfg: &ClientConfig) -> Result<()> {
     let user = cfg.user.as_str();
     let mut allowed: Vec<String> = vec!["publickey".into(), "password".into(), "keyboard-interactive".into()];
     let mut tried: Vec<&str> = Vec::new();
@@ -263,52 +226,25 @@ async fn authenticate(shared: &Shared, cfg: &ClientConfig) -> Result<Option<Stri
     } else if cfg.kbd_interactive.is_some() {
         attempts.push(("keyboard-interactive", None));
     }
+    let password = cfg.password.as_deref().unwrap_or_default();
     for (method, key) in attempts {
         if method != "none" && !allowed.iter().any(|m| m == method) {
             continue;
         }
-        {
-            let mut g = shared.lock();
-            let r = match (method, key) {
-                ("none", _) => g.conn.auth_none(user),
-                ("publickey", Some(k)) => g.conn.auth_publickey(user, k.clone()),
-                ("password", _) => g.conn.auth_password(user, cfg.password.as_deref().unwrap_or_default()),
-                _ => g.conn.auth_keyboard_interactive(user),
-            };
-            r.map_err(Error::Proto)?;
-        }
-        shared.kick();
+        let outcome = match (method, key, &cfg.kbd_interactive) {
+            ("none", _, _) => u.auth_none(user).await?,
+            ("publickey", Some(k), _) => u.auth_publickey(user, k).await?,
+            ("password", _, _) => u.auth_password(user, password).await?,
+            (_, _, Some(f)) => u.auth_keyboard_interactive(user, f).await?,
+            _ => u.auth_keyboard_interactive_password(user, password).await?,
+        };
         if method != "none" {
             tried.push(method);
         }
-        loop {
-            match next_auth_event(shared).await? {
-                Event::AuthSuccess => return Ok(banner),
-                Event::AuthFailure { methods, partial } => {
-                    if !methods.is_empty() {
-                        allowed = methods;
-                    }
-                    let _ = partial;
-                    break;
-                }
-                Event::Banner(b) => banner.get_or_insert_with(String::new).push_str(&b),
-                Event::AuthInfoRequest {
-                    name,
-                    instruction,
-                    prompts,
-                } => {
-                    let answers = match &cfg.kbd_interactive {
-                        Some(f) => f(&name, &instruction, &prompts),
-                        None => prompts
-                            .iter()
-                            .map(|_| cfg.password.clone().unwrap_or_default())
-                            .collect(),
-                    };
-                    shared.lock().conn.auth_info_response(&answers).map_err(Error::Proto)?;
-                    shared.kick();
-                }
-                _ => {}
-            }
+        match outcome {
+            AuthOutcome::Success => return Ok(()),
+            AuthOutcome::Failure { allowed: methods, .. } if !methods.is_empty() => allowed = methods,
+            AuthOutcome::Failure { .. } => {}
         }
     }
     tried.dedup();

@@ -396,3 +396,34 @@ async fn partial_success_goes_on_to_the_next_method() {
         "sshd logged no partial success"
     );
 }
+
+/// Paramiko's Transport style: the caller picks each attempt and sees the server's answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_by_step_authentication_reports_each_answer() {
+    use amiko::{AuthOutcome, Unauthenticated};
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    let Some(password) = sshd.password.clone() else {
+        return; // not root: no test account with a password
+    };
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", sshd.port)).await.unwrap();
+    let mut u = Unauthenticated::start(tcp, config(&sshd).proto).await.unwrap();
+    assert!(!u.host_key().fingerprint().is_empty());
+    u.accept_host_key().unwrap();
+    match u.auth_none(&sshd.user).await.unwrap() {
+        AuthOutcome::Failure { allowed, partial } => {
+            assert!(allowed.iter().any(|m| m == "publickey"), "{allowed:?}");
+            assert!(!partial);
+        }
+        AuthOutcome::Success => panic!("none must not let the test user in"),
+    }
+    let wrong = u.auth_password(&sshd.user, "not-the-password").await.unwrap();
+    assert!(matches!(wrong, AuthOutcome::Failure { .. }), "{wrong:?}");
+    assert!(!u.is_authenticated());
+    let ok = u.auth_password(&sshd.user, &password).await.unwrap();
+    assert_eq!(ok, AuthOutcome::Success);
+    let client = u.into_client().unwrap();
+    let out = client.exec("echo step").await.unwrap();
+    assert_eq!(out.stdout, b"step\n");
+}

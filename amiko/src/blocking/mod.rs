@@ -28,8 +28,9 @@ pub use client::{ConnectOptions, SSHClient};
 pub use sftp::{SFTPClient, SFTPFile};
 pub use transport::Transport;
 
-/// Runs a future to completion on the shared runtime.
-pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
+/// Runs a future to completion on the shared runtime (one worker thread, started on first use). This is what the
+/// blocking API and the Python module run on.
+pub fn block_on<F: Future>(f: F) -> F::Output {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     let rt = RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
