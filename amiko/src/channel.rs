@@ -283,6 +283,46 @@ impl Channel {
             .await
     }
 
+    /// Reads one stream (stdout, or stderr if `stderr`) to its end, appending to `out`. The other stream is left
+    /// buffered: if the command writes much to it without it being read, the window fills and the command stalls
+    /// (as in Paramiko); use [`Channel::read_to_end_both`] when both matter.
+    pub async fn read_stream_to_end(&self, stderr: bool, out: &mut Vec<u8>) -> Result<()> {
+        let id = self.id;
+        self.shared()
+            .wait(|g: &mut Inner| loop {
+                // Consume, then look again: EOF may have come with the data, and no later change would wake us.
+                let c = g.conn.channel(id)?;
+                if c.readable(stderr) == 0 {
+                    let done = c.eof_received || c.state == ChannelState::Closed;
+                    return done.then_some(Ok(()));
+                }
+                let r = g.conn.channel_consume_with(id, stderr, |a, b| {
+                    out.extend_from_slice(a);
+                    out.extend_from_slice(b);
+                    a.len() + b.len()
+                });
+                if let Err(e) = r {
+                    return Some(Err(proto(e)));
+                }
+            })
+            .await
+    }
+
+    /// Waits until the exit status arrives or the channel closes, and returns the status; the channel stays as it
+    /// is, so output still buffered can be read afterwards.
+    pub async fn wait_exit_status(&self) -> Result<Option<u32>> {
+        let id = self.id;
+        self.shared()
+            .wait(|g| match g.conn.channel(id) {
+                None => Some(Ok(None)),
+                Some(c) if c.exit_status.is_some() || c.close_received() || c.state == ChannelState::Closed => {
+                    Some(Ok(c.exit_status))
+                }
+                Some(_) => None,
+            })
+            .await
+    }
+
     /// Waits for the channel to close and returns the exit status and exit signal the server sent.
     pub async fn wait_exit(&self) -> Result<(Option<u32>, Option<String>)> {
         let id = self.id;

@@ -194,6 +194,18 @@ impl Client {
         Ok(())
     }
 
+    /// Sends keepalive@openssh.com after `interval` without input (None: never), as Paramiko's `set_keepalive` and
+    /// OpenSSH's ServerAliveInterval.
+    pub fn set_keepalive(&self, interval: Option<Duration>) {
+        self.shared().lock().conn.set_keepalive(interval);
+        self.shared().rearm_timer();
+    }
+
+    /// The server's identification line (`SSH-2.0-OpenSSH_9.2p1 ...`).
+    pub fn remote_version(&self) -> Option<String> {
+        self.shared().lock().conn.peer_version().map(str::to_string)
+    }
+
     /// Whether the connection is still up.
     pub fn is_active(&self) -> bool {
         !self.shared().lock().conn.is_closed()

@@ -47,6 +47,8 @@ pub(crate) struct Shared {
     inner: Mutex<Inner>,
     wake_writer: Notify,
     shutdown: Notify,
+    /// The engine's next deadline may have moved earlier (e.g. a keepalive interval was set): the reader re-reads it.
+    rearm: Notify,
 }
 
 impl Shared {
@@ -61,12 +63,18 @@ impl Shared {
             }),
             wake_writer: Notify::new(),
             shutdown: Notify::new(),
+            rearm: Notify::new(),
         })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         // A panic while holding the lock leaves the engine unusable; carry on with its state rather than panic again.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tells the reader task to look at the engine's deadline again.
+    pub(crate) fn rearm_timer(&self) {
+        self.rearm.notify_one();
     }
 
     /// Tells the writer task there may be output.
@@ -195,6 +203,7 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             r = rd.read(&mut buf[..chunk]) => Some(r),
             _ = sleep => None,
             _ = shared.shutdown.notified() => return,
+            _ = shared.rearm.notified() => continue,
         };
         let mut g = shared.lock();
         match n {

@@ -108,6 +108,11 @@ impl Connection {
         &self.cfg
     }
 
+    /// Sends a keepalive after `interval` without input (None: never), from now on; Paramiko's `set_keepalive`.
+    pub fn set_keepalive(&mut self, interval: Option<std::time::Duration>) {
+        self.cfg.keepalive_interval = interval;
+    }
+
     /// The peer's identification line, once received.
     pub fn peer_version(&self) -> Option<&str> {
         self.peer_version.as_deref()

@@ -17,7 +17,8 @@ pub struct SFTPClient {
 }
 
 impl SFTPClient {
-    pub(crate) fn new(sftp: Sftp) -> Self {
+    /// Wraps an async SFTP session (no current directory set).
+    pub fn new(sftp: Sftp) -> Self {
         SFTPClient { sftp, cwd: None }
     }
 

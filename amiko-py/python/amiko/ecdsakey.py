@@ -1,0 +1,5 @@
+"""Paramiko's `ecdsakey` module."""
+
+from .pkey import ECDSAKey
+
+__all__ = ["ECDSAKey"]

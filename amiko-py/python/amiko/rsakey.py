@@ -1,0 +1,5 @@
+"""Paramiko's `rsakey` module."""
+
+from .pkey import RSAKey
+
+__all__ = ["RSAKey"]
