@@ -25,6 +25,7 @@ enum State {
 pub struct Session {
     state: Mutex<State>,
     host_key: amiko::PublicKey,
+    remote_version: Option<String>,
 }
 
 /// An attempt's result as Python sees it: (authenticated, methods that can continue, partial success).
@@ -128,6 +129,7 @@ impl Session {
         })?;
         Ok(Session {
             host_key: u.host_key().clone(),
+            remote_version: u.remote_version(),
             state: Mutex::new(State::Handshaking(u)),
         })
     }
@@ -292,8 +294,8 @@ impl Session {
     }
 
     /// The server's version line.
-    fn remote_version(&self) -> PyResult<Option<String>> {
-        Ok(self.client()?.remote_version())
+    fn remote_version(&self) -> Option<String> {
+        self.remote_version.clone()
     }
 
     /// Ends the connection (DISCONNECT by application).

@@ -87,6 +87,9 @@ class Sshd:
         self.authorized_keys = os.path.join(self.dir, "authorized_keys")
         with open(self.authorized_keys, "w") as f:
             f.writelines(auth)
+        # sshd reads authorized_keys as the user it logs in.
+        os.chmod(self.dir, 0o755)
+        os.chmod(self.authorized_keys, 0o644)
         self.known_hosts = os.path.join(self.dir, "known_hosts")
         label = self.addr if self.port == 22 else "[{}]:{}".format(self.addr, self.port)
         with open(self.known_hosts, "w") as f:

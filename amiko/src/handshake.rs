@@ -108,6 +108,11 @@ impl Unauthenticated {
         self.banner.as_deref()
     }
 
+    /// The server's identification line (`SSH-2.0-OpenSSH_9.2p1 ...`).
+    pub fn remote_version(&self) -> Option<String> {
+        self.shared().lock().conn.peer_version().map(str::to_string)
+    }
+
     /// Whether an attempt has succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.authenticated

@@ -187,7 +187,8 @@ class SSHConfig:
         return matches
 
     def _tokenize(self, config, target_hostname, key, value):
-        configured_hostname = config.get("hostname", target_hostname)
+        # In HostName itself, %h is the name given on the command line.
+        configured_hostname = target_hostname if key == "hostname" else config.get("hostname", target_hostname)
         user = config.get("user", getpass.getuser())
         port = config.get("port", SSH_PORT)
         local_user = getpass.getuser()

@@ -107,16 +107,13 @@ class Transport(ClosingContextManager):
         fd = self.sock.detach()
         t = timeout if timeout is not None else self.handshake_timeout
         self._native = _native.Session.start(fd, unix, t, **self._algorithm_specs())
+        self.remote_version = self._native.remote_version() or ""
         self.active = True
 
     def start_client(self, event=None, timeout=None):
         """Runs the key exchange. The host key is not checked here (``SSHClient`` and ``connect(hostkey=...)`` do)."""
         self._start(timeout)
         self._native.accept_host_key()
-        try:
-            self.remote_version = self._native.remote_version() or ""
-        except SSHException:
-            self.remote_version = ""
         if event is not None:
             event.set()
 

@@ -1,0 +1,217 @@
+"""SSHClient against a real OpenSSH sshd: host-key policies, every login method, exec_command's file objects."""
+
+import socket
+import threading
+import warnings
+
+import amiko
+import pytest
+
+
+def connect(sshd, **kw):
+    c = amiko.SSHClient()
+    c.load_host_keys(sshd.known_hosts)
+    args = dict(port=sshd.port, username=sshd.user, look_for_keys=False, allow_agent=False)
+    args.update(kw)
+    c.connect("127.0.0.1", **args)
+    return c
+
+
+@pytest.fixture
+def client(sshd):
+    c = connect(sshd, password=sshd.password)
+    yield c
+    c.close()
+
+
+def test_password_login_and_exec_with_exit_status(client):
+    stdin, stdout, stderr = client.exec_command("echo out; echo err >&2; exit 7")
+    assert stdout.read() == b"out\n"
+    assert stderr.read() == b"err\n"
+    assert stdout.channel.recv_exit_status() == 7
+    assert isinstance(stdin, amiko.ChannelStdinFile)
+    assert stdout.channel is stderr.channel is stdin.channel
+
+
+@pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])
+def test_key_filename_login(sshd, kind):
+    with connect(sshd, key_filename=sshd.client_keys[kind]) as c:
+        _, out, _ = c.exec_command("whoami")
+        assert out.read().decode().strip() == sshd.user
+
+
+def test_pkey_object_login(sshd):
+    key = amiko.RSAKey.from_private_key_file(sshd.client_keys["rsa"])
+    assert key.get_bits() == 3072
+    with connect(sshd, pkey=key) as c:
+        assert c.get_transport().is_authenticated()
+
+
+def test_look_for_keys_uses_home_ssh(sshd, home):
+    (home / ".ssh").mkdir()
+    with open(sshd.client_keys["ed25519"]) as f:
+        (home / ".ssh" / "id_ed25519").write_text(f.read())
+    with connect(sshd, look_for_keys=True) as c:
+        assert c.get_transport().is_authenticated()
+
+
+def test_wrong_password_raises_authentication_exception(sshd):
+    with pytest.raises(amiko.AuthenticationException):
+        connect(sshd, password="wrong password")
+
+
+def test_no_credentials_is_an_ssh_exception(sshd):
+    with pytest.raises(amiko.SSHException):
+        connect(sshd)
+
+
+def test_reject_policy_refuses_unknown_host(sshd, home):
+    c = amiko.SSHClient()
+    with pytest.raises(amiko.SSHException, match="not found in known_hosts"):
+        c.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False)
+    assert c.get_transport() is None
+
+
+def test_auto_add_policy_saves_to_load_host_keys_file(sshd, tmp_path):
+    kh = tmp_path / "known_hosts"
+    kh.write_text("")
+    c = amiko.SSHClient()
+    c.load_host_keys(str(kh))
+    c.set_missing_host_key_policy(amiko.AutoAddPolicy())
+    c.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False)
+    c.close()
+    text = kh.read_text()
+    assert text.startswith("[127.0.0.1]:{} ".format(sshd.port))
+    # And the saved key is accepted by the default policy next time.
+    c2 = amiko.SSHClient()
+    c2.load_host_keys(str(kh))
+    c2.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False)
+    c2.close()
+
+
+def test_warning_policy_warns_and_connects(sshd, home):
+    c = amiko.SSHClient()
+    c.set_missing_host_key_policy(amiko.WarningPolicy)
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        c.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False)
+    assert any("Unknown" in str(x.message) for x in w)
+    c.close()
+
+
+def test_user_policy_subclass_sees_host_and_key(sshd, home):
+    seen = []
+
+    class Record(amiko.MissingHostKeyPolicy):
+        def missing_host_key(self, client, hostname, key):
+            seen.append((client, hostname, key))
+            raise amiko.SSHException("refused by test policy")
+
+    c = amiko.SSHClient()
+    c.set_missing_host_key_policy(Record())
+    with pytest.raises(amiko.SSHException, match="refused by test policy"):
+        c.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False)
+    assert len(seen) == 1
+    client, hostname, key = seen[0]
+    assert client is c
+    assert hostname == "[127.0.0.1]:{}".format(sshd.port)
+    assert isinstance(key, amiko.PKey)
+    assert key.get_base64() in open(sshd.known_hosts).read()
+
+
+def test_changed_host_key_raises_bad_host_key(sshd, tmp_path):
+    other = amiko.Ed25519Key.generate()
+    kh = tmp_path / "known_hosts"
+    kh.write_text("[127.0.0.1]:{} ssh-ed25519 {}\n".format(sshd.port, other.get_base64()))
+    c = amiko.SSHClient()
+    c.load_host_keys(str(kh))
+    with pytest.raises(amiko.BadHostKeyException) as e:
+        c.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False)
+    assert e.value.expected_key == other
+    assert "does not match" in str(e.value)
+
+
+def test_closed_port_raises_no_valid_connections():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    c = amiko.SSHClient()
+    with pytest.raises(amiko.NoValidConnectionsError) as e:
+        c.connect("127.0.0.1", port=port, username="x", password="y")
+    assert ("127.0.0.1", port) in e.value.errors
+    assert isinstance(e.value, OSError)
+
+
+def test_stdin_write_and_close_sends_eof(client):
+    stdin, stdout, _ = client.exec_command("wc -c")
+    stdin.write("hello ")
+    stdin.write(b"world")
+    stdin.close()
+    assert stdout.read().strip() == b"11"
+
+
+def test_readline_readlines_and_iteration_give_str(client):
+    _, stdout, _ = client.exec_command("printf 'a\\nb\\nc\\nd\\n'")
+    assert stdout.readline() == "a\n"
+    assert next(iter(stdout)) == "b\n"
+    assert stdout.readlines() == ["c\n", "d\n"]
+    assert stdout.readline() == ""
+
+
+def test_exec_timeout_raises_socket_timeout(client):
+    _, stdout, _ = client.exec_command("sleep 5", timeout=0.3)
+    with pytest.raises(socket.timeout):
+        stdout.read()
+
+
+def test_get_pty_and_environment(client):
+    _, stdout, _ = client.exec_command("tty; echo $AMIKO_X", get_pty=True, environment={"AMIKO_X": "set"})
+    out = stdout.read().decode()
+    assert out.splitlines()[0].startswith("/dev/pts/")
+    assert "set" in out
+
+
+def test_large_output_is_read_whole(client):
+    _, stdout, _ = client.exec_command("head -c 20000000 /dev/zero")
+    data = stdout.read()
+    assert len(data) == 20000000 and data.count(0) == len(data)
+
+
+def test_many_commands_on_threads_share_one_connection(client):
+    results = [None] * 8
+
+    def run(i):
+        _, out, _ = client.exec_command("echo {}".format(i))
+        results[i] = out.read()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == [("{}\n".format(i)).encode() for i in range(8)]
+
+
+def test_invoke_shell_keeps_state(client):
+    shell = client.invoke_shell()
+    shell.settimeout(10)
+    shell.send("export AMIKO_V=kept\n")
+    shell.send("echo value=$AMIKO_V; exit\n")
+    out = b""
+    while True:
+        chunk = shell.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    assert b"value=kept" in out
+    assert shell.recv_exit_status() == 0
+
+
+def test_context_manager_closes(sshd):
+    with connect(sshd, password=sshd.password) as c:
+        t = c.get_transport()
+        assert t.is_active()
+    assert not t.is_active()
+    with pytest.raises(amiko.SSHException):
+        c.exec_command("true")

@@ -1,0 +1,202 @@
+"""Transport and Channel, step by step, against a real OpenSSH sshd."""
+
+import socket
+import time
+
+import amiko
+import pytest
+
+
+def started(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.start_client()
+    return t
+
+
+def test_host_port_string_and_connect(sshd):
+    t = amiko.Transport("127.0.0.1:{}".format(sshd.port))
+    assert not t.is_active()
+    t.connect(username=sshd.user, password=sshd.password)
+    assert t.is_active() and t.is_authenticated()
+    assert t.getpeername() == ("127.0.0.1", sshd.port)
+    assert t.remote_version.startswith("SSH-2.0-OpenSSH")
+    t.close()
+    assert (t.is_active(), t.is_authenticated()) == (False, False)
+
+
+def test_connect_checks_the_given_hostkey(sshd):
+    good = amiko.PKey.from_type_string("ssh-ed25519", __import__("base64").b64decode(
+        sshd.host_key_line("ed25519").split()[1]))
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(hostkey=good, username=sshd.user, password=sshd.password)
+    assert t.get_remote_server_key() == good
+    t.close()
+    bad = amiko.Ed25519Key.generate()
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    with pytest.raises(amiko.SSHException, match="Bad host key"):
+        t.connect(hostkey=bad, username=sshd.user, password=sshd.password)
+
+
+def test_from_a_connected_socket(sshd):
+    s = socket.create_connection(("127.0.0.1", sshd.port))
+    t = amiko.Transport(s)
+    t.connect(username=sshd.user, password=sshd.password)
+    ch = t.open_session()
+    ch.exec_command("echo via-socket")
+    assert ch.makefile("rb").read() == b"via-socket\n"
+    t.close()
+
+
+def test_auth_none_reports_allowed_types(sshd):
+    t = started(sshd)
+    with pytest.raises(amiko.BadAuthenticationType) as e:
+        t.auth_none(sshd.user)
+    assert "publickey" in e.value.allowed_types and "password" in e.value.allowed_types
+    assert not t.is_authenticated()
+    assert t.auth_password(sshd.user, sshd.password) == []
+    assert t.is_authenticated()
+    t.close()
+
+
+def test_auth_password_wrong_then_right(sshd):
+    t = started(sshd)
+    with pytest.raises(amiko.AuthenticationException):
+        t.auth_password(sshd.user, "nope")
+    assert t.auth_password(sshd.user, sshd.password) == []
+    t.close()
+
+
+def test_auth_publickey(sshd):
+    t = started(sshd)
+    key = amiko.PKey.from_path(sshd.client_keys["ecdsa"])
+    assert isinstance(key, amiko.ECDSAKey)
+    assert t.auth_publickey(sshd.user, key) == []
+    assert t.get_username() == sshd.user
+    t.close()
+
+
+def test_auth_publickey_unknown_key_fails(sshd):
+    t = started(sshd)
+    with pytest.raises(amiko.AuthenticationException):
+        t.auth_publickey(sshd.user, amiko.Ed25519Key.generate())
+    t.close()
+
+
+def test_channel_readiness_recv_and_closed(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(username=sshd.user, password=sshd.password)
+    ch = t.open_session()
+    assert isinstance(ch.get_id(), int) and not ch.closed
+    ch.exec_command("echo out; echo err >&2")
+    deadline = time.time() + 10
+    while not ch.exit_status_ready() and time.time() < deadline:
+        time.sleep(0.02)
+    assert ch.recv_ready() and ch.recv_stderr_ready()
+    assert ch.recv(1024) == b"out\n"
+    assert ch.recv_stderr(1024) == b"err\n"
+    assert ch.recv_exit_status() == 0
+    assert ch.recv(1024) == b""
+    assert ch.closed
+    with pytest.raises(amiko.SSHException, match="^Channel is not open$"):
+        ch.exec_command("true")
+    with pytest.raises(OSError):
+        ch.send("x")
+    t.close()
+
+
+def test_channel_sendall_shutdown_write_and_settimeout(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(username=sshd.user, password=sshd.password)
+    ch = t.open_session()
+    ch.exec_command("cat")
+    data = b"x" * 3000000
+    ch.sendall(data)
+    ch.shutdown_write()
+    got = ch.makefile("rb").read()
+    assert got == data
+    ch2 = t.open_session()
+    ch2.settimeout(0.2)
+    assert ch2.gettimeout() == 0.2
+    ch2.exec_command("sleep 3")
+    with pytest.raises(socket.timeout):
+        ch2.recv(10)
+    ch2.close()
+    t.close()
+
+
+def test_combine_stderr(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(username=sshd.user, password=sshd.password)
+    ch = t.open_session()
+    ch.set_combine_stderr(True)
+    ch.exec_command("echo err >&2; sleep 0.2; echo out")
+    out = b""
+    while True:
+        c = ch.recv(100)
+        if not c:
+            break
+        out += c
+    assert b"err" in out and b"out" in out
+    t.close()
+
+
+def test_keepalive_and_rekey_keep_the_connection(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(username=sshd.user, password=sshd.password)
+    t.set_keepalive(1)
+    t.renegotiate_keys()
+    time.sleep(1.5)
+    ch = t.open_session()
+    ch.exec_command("echo alive")
+    assert ch.makefile("rb").read() == b"alive\n"
+    assert t._native.kex_count() >= 2
+    t.close()
+
+
+def test_disabled_algorithms_reach_the_negotiation(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port), disabled_algorithms={
+        "ciphers": ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]})
+    t.connect(username=sshd.user, password=sshd.password)
+    assert t._native.cipher().startswith("aes") and "gcm" not in t._native.cipher()
+    t.close()
+
+
+def test_open_channel_kinds(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(username=sshd.user, password=sshd.password)
+    assert isinstance(t.open_channel("session"), amiko.Channel)
+    with pytest.raises(amiko.ChannelException):
+        t.open_channel("direct-tcpip", ("127.0.0.1", 1), ("127.0.0.1", 2))
+    t.close()
+
+
+def test_open_session_before_auth_is_refused(sshd):
+    t = started(sshd)
+    with pytest.raises(amiko.SSHException):
+        t.open_session()
+    t.close()
+
+
+def test_network_waits_release_the_gil(sshd):
+    """While one thread waits for a command's output, another thread's Python code keeps running."""
+    import threading
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(username=sshd.user, password=sshd.password)
+    ch = t.open_session()
+    ch.exec_command("sleep 1; echo done")
+    ticks = [0]
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            ticks[0] += 1
+
+    th = threading.Thread(target=spin)
+    th.start()
+    start_ticks = ticks[0]
+    assert ch.makefile("rb").read() == b"done\n"
+    during = ticks[0] - start_ticks
+    stop.set()
+    th.join()
+    assert during > 100000, "the other thread ran only {} loops in 1 s".format(during)
+    t.close()
