@@ -1,0 +1,132 @@
+"""One benchmark workload with one Python SSH library; run by scripts/bench-python in a fresh process.
+
+usage: bench_python_client.py TOOL WORKLOAD HOST PORT USER PASSWORD ARG
+TOOL: amiko | amiko-ctr | paramiko | asyncssh
+WORKLOAD: stream (ARG bytes through exec_command), get / put (ARG bytes over SFTP), connect (ARG connections,
+each: connect + password auth + exec `true`).
+Prints one JSON line: wall seconds and CPU seconds (user+sys, all threads) of the workload alone (imports and
+interpreter start excluded), and the cipher negotiated.
+"""
+
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+tool, workload, host, port, user, password, arg = sys.argv[1:8]
+port = int(port)
+arg = int(arg)
+CTR = {"ciphers": ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]}
+
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def sync_client(mod):
+    c = mod.SSHClient()
+    c.set_missing_host_key_policy(mod.AutoAddPolicy())
+    extra = {"disabled_algorithms": CTR} if tool == "amiko-ctr" else {}
+    c.connect(host, port=port, username=user, password=password, look_for_keys=False, allow_agent=False, **extra)
+    return c
+
+
+def sync_cipher(c):
+    t = c.get_transport()
+    if hasattr(t, "_native"):
+        return t._native.cipher()
+    return t.remote_cipher
+
+
+def run_sync(mod):
+    local = os.path.join(tempfile.gettempdir(), "amiko-bench-py-{}".format(os.getpid()))
+    if workload == "put":
+        with open(local, "wb") as f:
+            f.write(b"\0" * arg)
+    cipher = None
+    t0, c0 = time.perf_counter(), cpu()
+    if workload == "connect":
+        for _ in range(arg):
+            c = sync_client(mod)
+            _, out, _ = c.exec_command("true")
+            out.read()
+            out.channel.recv_exit_status()
+            cipher = sync_cipher(c)
+            c.close()
+    else:
+        c = sync_client(mod)
+        cipher = sync_cipher(c)
+        if workload == "stream":
+            _, out, _ = c.exec_command("head -c {} /dev/zero".format(arg))
+            n = len(out.read())
+            assert n == arg, n
+        else:
+            s = c.open_sftp()
+            remote = "/tmp/amiko-bench-py-remote-{}".format(os.getpid())
+            if workload == "get":
+                # The file to fetch is made outside the timed part.
+                pass
+            if workload == "put":
+                s.put(local, remote)
+            else:
+                s.get("/tmp/amiko-bench-py-source", local)
+                assert os.path.getsize(local) == arg
+            s.close()
+        c.close()
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    if os.path.exists(local):
+        os.remove(local)
+    return wall, used, cipher
+
+
+def run_asyncssh():
+    import asyncio
+    import asyncssh
+
+    async def main():
+        local = os.path.join(tempfile.gettempdir(), "amiko-bench-py-{}".format(os.getpid()))
+        if workload == "put":
+            with open(local, "wb") as f:
+                f.write(b"\0" * arg)
+        opts = dict(port=port, username=user, password=password, known_hosts=None, client_keys=None,
+                    agent_path=None)
+        cipher = None
+        t0, c0 = time.perf_counter(), cpu()
+        if workload == "connect":
+            for _ in range(arg):
+                async with asyncssh.connect(host, **opts) as conn:
+                    await conn.run("true")
+                    cipher = conn.get_extra_info("send_cipher")
+        else:
+            async with asyncssh.connect(host, **opts) as conn:
+                cipher = conn.get_extra_info("send_cipher")
+                if workload == "stream":
+                    r = await conn.run("head -c {} /dev/zero".format(arg), encoding=None)
+                    assert len(r.stdout) == arg
+                else:
+                    async with conn.start_sftp_client() as s:
+                        if workload == "put":
+                            await s.put(local, "/tmp/amiko-bench-py-remote-{}".format(os.getpid()))
+                        else:
+                            await s.get("/tmp/amiko-bench-py-source", local)
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        if os.path.exists(local):
+            os.remove(local)
+        return wall, used, cipher
+
+    return asyncio.run(main())
+
+
+if tool == "asyncssh":
+    wall, used, cipher = run_asyncssh()
+else:
+    mod = __import__("paramiko" if tool == "paramiko" else "amiko")
+    wall, used, cipher = run_sync(mod)
+try:
+    os.remove("/tmp/amiko-bench-py-remote-{}".format(os.getpid()))
+except OSError:
+    pass
+print(json.dumps({"tool": tool, "workload": workload, "wall": wall, "cpu": used, "cipher": cipher}))
