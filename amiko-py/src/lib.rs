@@ -4,6 +4,7 @@
 
 mod channel;
 mod errors;
+mod fanout;
 mod keys;
 mod session;
 mod sftp;
@@ -19,6 +20,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sftp::File>()?;
     m.add_class::<keys::PrivateKey>()?;
     m.add_class::<keys::PublicKey>()?;
+    m.add_class::<fanout::HostResult>()?;
+    m.add_function(wrap_pyfunction!(fanout::run, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

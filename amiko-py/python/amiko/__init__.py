@@ -35,7 +35,7 @@ from .ssh_exception import (
 )
 from .transport import SecurityOptions, Transport
 from . import client, channel, config, file, hostkeys, pkey, sftp_attr, sftp_client, sftp_file, ssh_exception  # noqa
-from . import transport, util  # noqa
+from . import fanout, transport, util  # noqa
 
 __version__ = _native.__version__
 __version_info__ = tuple(int(x) for x in __version__.split(".")[:3])
