@@ -19,6 +19,8 @@ import time
 tool, workload, host, port, user, password, arg = sys.argv[1:8]
 port = int(port)
 arg = int(arg)
+# Where the remote files live: /tmp on sshd, the jail's root on `amiko serve --sftp-root`.
+REMOTE = os.environ.get("AMIKO_BENCH_REMOTE_DIR", "/tmp").rstrip("/")
 CTR = {"ciphers": ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]}
 
 
@@ -75,14 +77,14 @@ def run_sync(mod):
             assert n == arg, n
         else:
             s = c.open_sftp()
-            remote = "/tmp/amiko-bench-py-remote-{}".format(os.getpid())
+            remote = REMOTE + "/amiko-bench-py-remote-{}".format(os.getpid())
             if workload == "get":
                 # The file to fetch is made outside the timed part.
                 pass
             if workload == "put":
                 s.put(local, remote)
             else:
-                s.get("/tmp/amiko-bench-py-source", local)
+                s.get(REMOTE + "/amiko-bench-py-source", local)
                 assert os.path.getsize(local) == arg
             s.close()
         c.close()
@@ -122,9 +124,9 @@ def run_asyncssh():
                 else:
                     async with conn.start_sftp_client() as s:
                         if workload == "put":
-                            await s.put(local, "/tmp/amiko-bench-py-remote-{}".format(os.getpid()))
+                            await s.put(local, REMOTE + "/amiko-bench-py-remote-{}".format(os.getpid()))
                         else:
-                            await s.get("/tmp/amiko-bench-py-source", local)
+                            await s.get(REMOTE + "/amiko-bench-py-source", local)
         wall, used = time.perf_counter() - t0, cpu() - c0
         if os.path.exists(local):
             os.remove(local)
@@ -139,7 +141,7 @@ else:
     mod = __import__("paramiko" if tool == "paramiko" else "amiko")
     wall, used, cipher = run_sync(mod)
 try:
-    os.remove("/tmp/amiko-bench-py-remote-{}".format(os.getpid()))
+    os.remove(REMOTE + "/amiko-bench-py-remote-{}".format(os.getpid()))
 except OSError:
     pass
 print(json.dumps({"tool": tool, "workload": workload, "wall": wall, "cpu": used, "cipher": cipher}))
