@@ -287,6 +287,11 @@ impl Channel {
     /// buffered: if the command writes much to it without it being read, the window fills and the command stalls
     /// (as in Paramiko); use [`Channel::read_to_end_both`] when both matter.
     pub async fn read_stream_to_end(&self, stderr: bool, out: &mut Vec<u8>) -> Result<()> {
+        self.read_stream_with(stderr, |data| out.extend_from_slice(data)).await
+    }
+
+    /// Reads one stream to its end, handing each piece to `sink` as it arrives (no intermediate buffer).
+    pub async fn read_stream_with(&self, stderr: bool, mut sink: impl FnMut(&[u8])) -> Result<()> {
         let id = self.id;
         self.shared()
             .wait(|g: &mut Inner| loop {
@@ -297,8 +302,8 @@ impl Channel {
                     return done.then_some(Ok(()));
                 }
                 let r = g.conn.channel_consume_with(id, stderr, |a, b| {
-                    out.extend_from_slice(a);
-                    out.extend_from_slice(b);
+                    sink(a);
+                    sink(b);
                     a.len() + b.len()
                 });
                 if let Err(e) = r {
