@@ -24,6 +24,21 @@ fn proto(e: amiko_proto::Error) -> Error {
 impl Channel {
     pub(crate) async fn open_session(owner: Arc<Owner>) -> Result<Channel> {
         let id = owner.shared.lock().conn.channel_open_session().map_err(proto)?;
+        Self::wait_open(owner, id).await
+    }
+
+    pub(crate) async fn open_direct_tcpip(owner: Arc<Owner>, host: &str, port: u16) -> Result<Channel> {
+        let id = owner
+            .shared
+            .lock()
+            .conn
+            .channel_open_direct_tcpip(host, port, ("127.0.0.1", 0))
+            .map_err(proto)?;
+        Self::wait_open(owner, id).await
+    }
+
+    async fn wait_open(owner: Arc<Owner>, id: ChannelId) -> Result<Channel> {
+        owner.shared.kick();
         let ch = Channel { owner, id };
         ch.shared()
             .wait(|g| {
@@ -410,6 +425,41 @@ impl AsyncWrite for Channel {
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let r = self.shared().lock().conn.channel_eof(self.id);
         self.shared().kick();
+        Poll::Ready(r.map_err(|e| Error::Proto(e).into()))
+    }
+}
+
+/// A channel shared behind an `Arc` that is still a byte stream (AsyncRead + AsyncWrite), e.g. to run another SSH
+/// connection over a direct-tcpip channel held elsewhere too.
+#[derive(Clone)]
+pub struct SharedChannel(pub Arc<Channel>);
+
+impl AsyncRead for SharedChannel {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let dst = buf.initialize_unfilled();
+        match self.0.poll_read_inner(cx, false, dst) {
+            Poll::Ready(Ok(n)) => {
+                buf.advance(n);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.into())),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for SharedChannel {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.0.poll_write_inner(cx, None, data).map_err(Into::into)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let r = self.0.shared().lock().conn.channel_eof(self.0.id);
+        self.0.shared().kick();
         Poll::Ready(r.map_err(|e| Error::Proto(e).into()))
     }
 }

@@ -164,6 +164,34 @@ impl Client {
         Channel::open_session(self.owner.clone()).await
     }
 
+    /// Opens a "direct-tcpip" channel: the server connects to `host:port` and the channel carries that TCP stream
+    /// (ssh's `-L` and `-W`). It is an AsyncRead + AsyncWrite byte stream.
+    pub async fn open_direct_tcpip(&self, host: &str, port: u16) -> Result<Channel> {
+        Channel::open_direct_tcpip(self.owner.clone(), host, port).await
+    }
+
+    /// Connects to `host:port` through this connection (it is the jump host, as ssh's `-J`): a direct-tcpip channel
+    /// carries the new connection, whose host key and login follow `config` as for [`Client::connect`].
+    ///
+    /// ```no_run
+    /// # async fn f(jump_cfg: amiko::ClientConfig, cfg: amiko::ClientConfig) -> amiko::Result<()> {
+    /// let jump = amiko::Client::connect("bastion.example.com", 22, jump_cfg).await?;
+    /// let inner = jump.connect_via("10.0.0.5", 22, cfg).await?;
+    /// inner.exec("uname -n").await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_via(&self, host: &str, port: u16, config: ClientConfig) -> Result<Client> {
+        let timeout = config.connect_timeout;
+        let open = self.open_direct_tcpip(host.trim_start_matches('[').trim_end_matches(']'), port);
+        let channel = match timeout {
+            Some(t) => tokio::time::timeout(t, open)
+                .await
+                .map_err(|_| Error::ConnectTimeout(format!("{host}:{port} (via jump host)")))?,
+            None => open.await,
+        }?;
+        Self::handshake(channel, host, port, config).await
+    }
+
     /// Runs a command and collects its output and exit status.
     pub async fn exec(&self, command: &str) -> Result<Output> {
         let mut ch = self.open_session().await?;

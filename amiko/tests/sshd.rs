@@ -427,3 +427,47 @@ async fn step_by_step_authentication_reports_each_answer() {
     let out = client.exec("echo step").await.unwrap();
     assert_eq!(out.stdout, b"step\n");
 }
+
+/// direct-tcpip through sshd: the channel carries a TCP stream (here to sshd's own port, which greets first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_tcpip_channel_carries_a_tcp_stream() {
+    use tokio::io::AsyncReadExt;
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    let client = connect(&sshd, config(&sshd)).await.unwrap();
+    let mut ch = client.open_direct_tcpip("127.0.0.1", sshd.port).await.unwrap();
+    let mut greeting = [0u8; 8];
+    ch.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(&greeting, b"SSH-2.0-");
+    // A port nobody listens on: the server refuses the channel (reason 2, connect failed).
+    let dead = common::free_port();
+    let err = client
+        .open_direct_tcpip("127.0.0.1", dead)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("refused (2)"), "{err}");
+}
+
+/// ssh -J: the second connection runs inside a direct-tcpip channel of the first, and both keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_via_a_jump_host() {
+    let Some(sshd) = Sshd::start() else {
+        return;
+    };
+    let jump = connect(&sshd, config(&sshd)).await.unwrap();
+    let inner = jump.connect_via("127.0.0.1", sshd.port, config(&sshd)).await.unwrap();
+    let out = inner.exec("echo through-the-jump").await.unwrap();
+    assert_eq!(out.stdout, b"through-the-jump\n");
+    assert_eq!(jump.exec("echo jump-too").await.unwrap().stdout, b"jump-too\n");
+    // The inner host key is checked like any other: an empty known_hosts refuses it.
+    let mut strict = config(&sshd);
+    strict.host_keys.files = vec![];
+    let err = jump
+        .connect_via("127.0.0.1", sshd.port, strict)
+        .await
+        .err()
+        .expect("host key refused");
+    assert!(matches!(err, amiko::Error::HostKey(_)), "{err}");
+}

@@ -266,6 +266,23 @@ impl Connection {
 
     /// Opens a session channel; `Event::ChannelOpened` or `Event::ChannelOpenFailed` follows.
     pub fn channel_open_session(&mut self) -> Result<ChannelId> {
+        self.channel_open_kind("session", &[])
+    }
+
+    /// Opens a "direct-tcpip" channel (RFC 4254 §7.2): the server connects to `host:port` and the channel carries
+    /// that TCP stream. `originator` is the address the connection came from on our side (("127.0.0.1", 0) when
+    /// there is none, as for a jump host). `Event::ChannelOpened` or `Event::ChannelOpenFailed` follows.
+    pub fn channel_open_direct_tcpip(&mut self, host: &str, port: u16, originator: (&str, u16)) -> Result<ChannelId> {
+        let mut extra = Vec::new();
+        Writer::new(&mut extra)
+            .string(host)
+            .u32(port.into())
+            .string(originator.0)
+            .u32(originator.1.into());
+        self.channel_open_kind("direct-tcpip", &extra)
+    }
+
+    fn channel_open_kind(&mut self, kind: &str, extra: &[u8]) -> Result<ChannelId> {
         if !self.is_authenticated() {
             return Err(Error::Usage("not authenticated".into()));
         }
@@ -276,17 +293,18 @@ impl Connection {
             )));
         }
         let id = self.channels.insert(Channel::new(
-            "session".into(),
+            kind.into(),
             ChannelState::Opening,
             self.cfg.channel_window,
         ));
         let mut p = Vec::new();
         Writer::new(&mut p)
             .u8(msg::CHANNEL_OPEN)
-            .string("session")
+            .string(kind)
             .u32(id)
             .u32(self.cfg.channel_window)
-            .u32(self.cfg.channel_max_packet);
+            .u32(self.cfg.channel_max_packet)
+            .raw(extra);
         self.send(&p)?;
         Ok(id)
     }
