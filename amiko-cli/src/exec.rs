@@ -21,9 +21,41 @@ pub fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
-/// Connects as ssh would: keys from -i/IdentityFile/defaults, then the password (from --password-env or a prompt).
+/// Connects as ssh would: keys from -i/IdentityFile/defaults, then the password (from --password-env or a prompt);
+/// through the jump hosts of -J / ProxyJump, each reached inside a direct-tcpip channel of the one before.
 pub async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String> {
     let r = resolve(args, destination)?;
+    let mut via: Option<Client> = None;
+    for hop in &r.jumps {
+        // As ssh does for -J: -p, -l, -i and -J itself are the destination's; the config file, -o and the
+        // password source apply to every hop. A jump host's own ProxyJump is not followed.
+        let hop_args = SshArgs {
+            config_file: args.config_file.clone(),
+            options: args.options.clone(),
+            password_env: args.password_env.clone(),
+            proxy_jump: Some("none".into()),
+            ..Default::default()
+        };
+        let h = resolve(&hop_args, hop)?;
+        let (host, port) = (h.host.clone(), h.port);
+        let cfg = credentials(&hop_args, h)?;
+        let next = match &via {
+            None => Client::connect(&host, port, cfg).await,
+            Some(j) => j.connect_via(&host, port, cfg).await,
+        };
+        via = Some(next.map_err(|e| format!("jump host {hop}: {e}"))?);
+    }
+    let (host, port) = (r.host.clone(), r.port);
+    let cfg = credentials(args, r)?;
+    match via {
+        None => Client::connect(&host, port, cfg).await,
+        Some(j) => j.connect_via(&host, port, cfg).await,
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The client configuration with keys and the password source filled in.
+fn credentials(args: &SshArgs, r: crate::opts::Resolved) -> Result<amiko::ClientConfig, String> {
     let mut cfg = r.config;
     for f in &r.identity_files {
         match amiko::load_key_file(f, None) {
@@ -43,7 +75,7 @@ pub async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String
                 .collect()
         }));
     }
-    Client::connect(&r.host, r.port, cfg).await.map_err(|e| e.to_string())
+    Ok(cfg)
 }
 
 pub fn run_exec(args: &SshArgs, destination: &str, command: &str) -> i32 {

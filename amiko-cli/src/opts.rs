@@ -47,6 +47,9 @@ pub struct SshArgs {
     /// Take the password from this environment variable (never from the command line).
     #[arg(long = "password-env", value_name = "NAME")]
     pub password_env: Option<String>,
+    /// Jump hosts, comma-separated `[user@]host[:port]`, reached in order (as ssh's -J / ProxyJump).
+    #[arg(short = 'J', value_name = "JUMPS")]
+    pub proxy_jump: Option<String>,
 }
 
 /// Everything needed to connect.
@@ -57,6 +60,8 @@ pub struct Resolved {
     pub batch_mode: bool,
     pub identity_files: Vec<PathBuf>,
     pub password_env: Option<String>,
+    /// Jump hosts to go through, in order (empty: connect directly).
+    pub jumps: Vec<String>,
 }
 
 /// Splits `[user@]host`, `ssh://[user@]host[:port]`.
@@ -129,6 +134,9 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
     }
     if let Some(m) = &args.macs {
         settings.insert(0, ("macs".into(), m.clone()));
+    }
+    if let Some(j) = &args.proxy_jump {
+        settings.insert(0, ("proxyjump".into(), j.clone()));
     }
     let config_path = args
         .config_file
@@ -218,6 +226,7 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
                 cfg.proto.keepalive_interval = (s > 0).then(|| Duration::from_secs(s));
             }
             "batchmode" => batch_mode = parse_bool("BatchMode", v)?,
+            "proxyjump" => {}
             _ => return Err(format!("Bad configuration option: {k}")),
         }
     }
@@ -236,6 +245,15 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
                 .collect();
         }
     }
+    let jumps = match first("proxyjump") {
+        None => Vec::new(),
+        Some(v) if v.eq_ignore_ascii_case("none") => Vec::new(),
+        Some(v) => v
+            .split(',')
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect(),
+    };
     Ok(Resolved {
         host,
         port,
@@ -243,6 +261,7 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
         batch_mode,
         identity_files,
         password_env: args.password_env.clone(),
+        jumps,
     })
 }
 

@@ -412,3 +412,61 @@ fn run_fans_out_over_two_hundred_sessions_with_hosts_down() {
     let _ = server.wait();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn jump_hosts_from_the_command_line_and_from_ssh_config() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = common::temp_dir("cli-jump");
+    let config = dir.join("config");
+    let dead = common::free_port();
+    std::fs::write(
+        &config,
+        format!(
+            "Host jump\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n\
+             Host target\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n  ProxyJump jump,jump\n\
+             Host deadjump\n  HostName 127.0.0.1\n  Port {dead}\nHost *\n  UserKnownHostsFile {kh}\n",
+            port = sshd.port,
+            user = sshd.user,
+            key = sshd.client_key.display(),
+            kh = sshd.known_hosts.display(),
+        ),
+    )
+    .unwrap();
+    let cfg = config.display().to_string();
+    // -J on the command line, the jump host described by the config file.
+    let out = amiko()
+        .args(["exec", "-F", &cfg, "-J", "jump", "-p", &sshd.port.to_string()])
+        .args(["-i", &sshd.client_key.display().to_string()])
+        .arg(format!("{}@127.0.0.1", sshd.user))
+        .args(["--", "echo", "via-J"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "via-J\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // ProxyJump in the config, two hops.
+    let out = amiko()
+        .args(["exec", "-F", &cfg, "target", "--", "echo", "via-config"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "via-config\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A jump host that is down: ssh's exit status 255 and an error naming the hop.
+    let out = amiko()
+        .args(["exec", "-F", &cfg, "-J", "deadjump", "target", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("jump host deadjump"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
