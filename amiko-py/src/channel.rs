@@ -24,6 +24,10 @@ impl Channel {
         Channel { inner: Arc::new(ch) }
     }
 
+    pub(crate) fn shared(&self) -> Arc<amiko::Channel> {
+        self.inner.clone()
+    }
+
     fn check_open(&self) -> PyResult<()> {
         if self.inner.is_closed() {
             return Err(to_py(amiko::Error::Proto(amiko::proto::Error::ChannelClosed)));

@@ -42,7 +42,36 @@ fn closed() -> PyErr {
     to_py(amiko::Error::Config("SSH session not active".into()))
 }
 
+/// The engine configuration with algorithm lists in ssh_config syntax applied.
+fn proto_config(
+    kex: Option<String>,
+    host_key_algorithms: Option<String>,
+    ciphers: Option<String>,
+    macs: Option<String>,
+) -> PyResult<Config> {
+    let mut proto = Config::new(Role::Client);
+    for (kind, spec) in [
+        (AlgorithmKind::Kex, kex),
+        (AlgorithmKind::HostKey, host_key_algorithms),
+        (AlgorithmKind::Cipher, ciphers),
+        (AlgorithmKind::Mac, macs),
+    ] {
+        if let Some(spec) = spec {
+            proto.algorithms.apply(kind, &spec).map_err(|e| to_py(e.into()))?;
+        }
+    }
+    Ok(proto)
+}
+
 impl Session {
+    fn new(u: Unauthenticated) -> Self {
+        Session {
+            host_key: u.host_key().clone(),
+            remote_version: u.remote_version(),
+            state: Mutex::new(State::Handshaking(u)),
+        }
+    }
+
     fn client(&self) -> PyResult<Client> {
         match &*self.state.lock().unwrap_or_else(|p| p.into_inner()) {
             State::Ready(c) => Ok(c.clone()),
@@ -96,17 +125,7 @@ impl Session {
         if fd < 0 {
             return Err(PyValueError::new_err("bad file descriptor"));
         }
-        let mut proto = Config::new(Role::Client);
-        for (kind, spec) in [
-            (AlgorithmKind::Kex, kex),
-            (AlgorithmKind::HostKey, host_key_algorithms),
-            (AlgorithmKind::Cipher, ciphers),
-            (AlgorithmKind::Mac, macs),
-        ] {
-            if let Some(spec) = spec {
-                proto.algorithms.apply(kind, &spec).map_err(|e| to_py(e.into()))?;
-            }
-        }
+        let proto = proto_config(kex, host_key_algorithms, ciphers, macs)?;
         // Safety of ownership: Python detached the socket, so this descriptor is ours alone from here on.
         let u = wait(py, timeout, async move {
             let io = |e| amiko::Error::Io {
@@ -127,11 +146,25 @@ impl Session {
                 Unauthenticated::start(tokio::net::TcpStream::from_std(s).map_err(io)?, proto).await
             }
         })?;
-        Ok(Session {
-            host_key: u.host_key().clone(),
-            remote_version: u.remote_version(),
-            state: Mutex::new(State::Handshaking(u)),
-        })
+        Ok(Session::new(u))
+    }
+
+    /// Runs a new connection inside `channel` (a direct-tcpip channel of another session: a jump host).
+    #[staticmethod]
+    #[pyo3(signature = (channel, timeout=None, kex=None, host_key_algorithms=None, ciphers=None, macs=None))]
+    fn start_over(
+        py: Python<'_>,
+        channel: &Channel,
+        timeout: Option<f64>,
+        kex: Option<String>,
+        host_key_algorithms: Option<String>,
+        ciphers: Option<String>,
+        macs: Option<String>,
+    ) -> PyResult<Session> {
+        let proto = proto_config(kex, host_key_algorithms, ciphers, macs)?;
+        let stream = amiko::SharedChannel(channel.shared());
+        let u = wait(py, timeout, async move { Unauthenticated::start(stream, proto).await })?;
+        Ok(Session::new(u))
     }
 
     /// The server's host key (its signature over the key exchange has been checked).
@@ -260,6 +293,14 @@ impl Session {
     fn open_session(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Channel> {
         let client = self.client()?;
         let ch = wait(py, timeout, async move { client.open_session().await })?;
+        Ok(Channel::new(ch))
+    }
+
+    /// Opens a direct-tcpip channel to `host:port` (the server makes the TCP connection).
+    #[pyo3(signature = (host, port, timeout=None))]
+    fn open_direct_tcpip(&self, py: Python<'_>, host: String, port: u16, timeout: Option<f64>) -> PyResult<Channel> {
+        let client = self.client()?;
+        let ch = wait(py, timeout, async move { client.open_direct_tcpip(&host, port).await })?;
         Ok(Channel::new(ch))
     }
 

@@ -166,7 +166,7 @@ def test_open_channel_kinds(sshd):
     t.connect(username=sshd.user, password=sshd.password)
     assert isinstance(t.open_channel("session"), amiko.Channel)
     with pytest.raises(amiko.ChannelException):
-        t.open_channel("direct-tcpip", ("127.0.0.1", 1), ("127.0.0.1", 2))
+        t.open_channel("forwarded-tcpip", ("127.0.0.1", 1), ("127.0.0.1", 2))
     t.close()
 
 
@@ -200,3 +200,25 @@ def test_network_waits_release_the_gil(sshd):
     th.join()
     assert during > 100000, "the other thread ran only {} loops in 1 s".format(during)
     t.close()
+
+
+def test_jump_host_with_direct_tcpip_and_sock(sshd):
+    """Paramiko's jump-host recipe: open_channel("direct-tcpip") on one connection, then connect(sock=channel)."""
+    jump = amiko.SSHClient()
+    jump.load_host_keys(sshd.known_hosts)
+    jump.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False)
+    chan = jump.get_transport().open_channel("direct-tcpip", ("127.0.0.1", sshd.port), ("127.0.0.1", 0))
+    inner = amiko.SSHClient()
+    inner.load_host_keys(sshd.known_hosts)
+    inner.connect("127.0.0.1", port=sshd.port, username=sshd.user, password=sshd.password, look_for_keys=False,
+                  sock=chan)
+    _, out, _ = inner.exec_command("echo inner")
+    assert out.read() == b"inner\n"
+    assert inner.get_transport().remote_version.startswith("SSH-2.0-OpenSSH")
+    inner.close()
+    _, out, _ = jump.exec_command("echo outer")
+    assert out.read() == b"outer\n"
+    with pytest.raises(amiko.ChannelException) as e:
+        jump.get_transport().open_channel("direct-tcpip", ("127.0.0.1", 1), ("127.0.0.1", 0))
+    assert e.value.code == 2
+    jump.close()

@@ -66,10 +66,14 @@ class Transport(ClosingContextManager):
         if isinstance(sock, tuple):
             self.hostname = sock[0]
             sock = _connect_socket(sock[0], sock[1])
-        if not hasattr(sock, "fileno") or not hasattr(sock, "detach"):
-            raise SSHException("amiko needs a real socket (an object with fileno() and detach()), got {!r}".format(sock))
         self.sock = sock
-        self._peername = sock.getpeername() if sock.family != getattr(socket, "AF_UNIX", -1) else None
+        if isinstance(sock, Channel):
+            # A direct-tcpip channel of another transport (a jump host, as Paramiko users do with sock=).
+            self._peername = None
+        elif hasattr(sock, "fileno") and hasattr(sock, "detach"):
+            self._peername = sock.getpeername() if sock.family != getattr(socket, "AF_UNIX", -1) else None
+        else:
+            raise SSHException("amiko needs a socket or an amiko Channel as sock, got {!r}".format(sock))
         self.disabled_algorithms = disabled_algorithms or {}
         self._preferred_keys = None
         self._native = None
@@ -102,10 +106,15 @@ class Transport(ClosingContextManager):
         """Key exchange up to the server's host key, which is not yet accepted."""
         if self._native is not None:
             raise SSHException("the transport has already been started")
+        t = timeout if timeout is not None else self.handshake_timeout
+        if isinstance(self.sock, Channel):
+            self._native = _native.Session.start_over(self.sock._native, t, **self._algorithm_specs())
+            self.remote_version = self._native.remote_version() or ""
+            self.active = True
+            return
         unix = self.sock.family == getattr(socket, "AF_UNIX", -1)
         self.sock.settimeout(None)
         fd = self.sock.detach()
-        t = timeout if timeout is not None else self.handshake_timeout
         self._native = _native.Session.start(fd, unix, t, **self._algorithm_specs())
         self.remote_version = self._native.remote_version() or ""
         self.active = True
@@ -174,7 +183,7 @@ class Transport(ClosingContextManager):
     def close(self):
         if self._native is not None:
             self._native.close()
-        elif not self._closed:
+        elif not self._closed and not isinstance(self.sock, Channel):
             try:
                 self.sock.close()
             except Exception:
@@ -256,10 +265,15 @@ class Transport(ClosingContextManager):
 
     def open_channel(self, kind, dest_addr=None, src_addr=None, window_size=None, max_packet_size=None,
                      timeout=None):
-        """Opens a channel; amiko supports the "session" kind."""
-        if kind != "session":
-            raise ChannelException(3, "amiko does not open {!r} channels yet".format(kind))
-        return self.open_session(window_size, max_packet_size, timeout)
+        """Opens a channel: "session", or "direct-tcpip" to ``dest_addr`` = (host, port), e.g. to reach a host
+        behind this one and pass the channel as ``sock=`` to another Transport or SSHClient.connect."""
+        if kind == "session":
+            return self.open_session(window_size, max_packet_size, timeout)
+        if kind == "direct-tcpip":
+            self._require_started()
+            host, port = dest_addr
+            return Channel(self._native.open_direct_tcpip(host, int(port), timeout), self)
+        raise ChannelException(3, "amiko does not open {!r} channels yet".format(kind))
 
     def open_sftp_client(self):
         from .sftp_client import SFTPClient
