@@ -78,9 +78,23 @@ fn credentials(args: &SshArgs, r: crate::opts::Resolved) -> Result<amiko::Client
     Ok(cfg)
 }
 
+/// Connects and starts the -L forwards, which serve for as long as the process runs.
+async fn connect_and_forward(args: &SshArgs, destination: &str) -> Result<Client, String> {
+    let forwards = args
+        .local_forward
+        .iter()
+        .map(|s| crate::forward::LocalForward::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = connect(args, destination).await?;
+    for (_, addr) in crate::forward::start(&client, &forwards).await? {
+        tracing::info!("forwarding {addr}");
+    }
+    Ok(client)
+}
+
 pub fn run_exec(args: &SshArgs, destination: &str, command: &str) -> i32 {
     runtime().block_on(async {
-        let client = match connect(args, destination).await {
+        let client = match connect_and_forward(args, destination).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("amiko: {e}");
@@ -211,9 +225,46 @@ impl Drop for RawMode {
     }
 }
 
+/// `amiko forward`: only the -L forwards, until SIGINT/SIGTERM or the connection ends (ssh -N).
+pub fn run_forward(args: &SshArgs, destination: &str) -> i32 {
+    if args.local_forward.is_empty() {
+        eprintln!("amiko: forward needs at least one -L [bind:]port:host:hostport");
+        return SSH_ERROR;
+    }
+    runtime().block_on(async {
+        let client = match connect_and_forward(args, destination).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("amiko: {e}");
+                return SSH_ERROR;
+            }
+        };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("amiko: {e}");
+                return SSH_ERROR;
+            }
+        };
+        let mut alive = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => return 0,
+                _ = term.recv() => return 0,
+                _ = alive.tick() => {
+                    if !client.is_active() {
+                        eprintln!("amiko: connection to {destination} closed");
+                        return SSH_ERROR;
+                    }
+                }
+            }
+        }
+    })
+}
+
 pub fn run_shell(args: &SshArgs, destination: &str) -> i32 {
     runtime().block_on(async {
-        let client = match connect(args, destination).await {
+        let client = match connect_and_forward(args, destination).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("amiko: {e}");

@@ -2,6 +2,7 @@
 
 mod demo;
 mod exec;
+mod forward;
 mod opts;
 mod run;
 mod serve;
@@ -35,6 +36,13 @@ enum Command {
     },
     /// Open an interactive shell (raw terminal on a TTY; lines piped otherwise).
     Shell {
+        #[command(flatten)]
+        ssh: opts::SshArgs,
+        /// [user@]host or ssh://[user@]host[:port]
+        destination: String,
+    },
+    /// Forward ports only, no command (as `ssh -N -L ...`): runs until interrupted.
+    Forward {
         #[command(flatten)]
         ssh: opts::SshArgs,
         /// [user@]host or ssh://[user@]host[:port]
@@ -94,6 +102,10 @@ fn main() {
         Command::Shell { ssh, destination } => {
             init_logging(ssh.verbose);
             exec::run_shell(&ssh, &destination)
+        }
+        Command::Forward { ssh, destination } => {
+            init_logging(ssh.verbose);
+            exec::run_forward(&ssh, &destination)
         }
         Command::Get { args, remote, local } => {
             init_logging(args.ssh.verbose);

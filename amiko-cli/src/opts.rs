@@ -47,6 +47,9 @@ pub struct SshArgs {
     /// Take the password from this environment variable (never from the command line).
     #[arg(long = "password-env", value_name = "NAME")]
     pub password_env: Option<String>,
+    /// Local forwarding `[bind_address:]port:host:hostport`, repeatable (as ssh's -L).
+    #[arg(short = 'L', value_name = "SPEC")]
+    pub local_forward: Vec<String>,
     /// Jump hosts, comma-separated `[user@]host[:port]`, reached in order (as ssh's -J / ProxyJump).
     #[arg(short = 'J', value_name = "JUMPS")]
     pub proxy_jump: Option<String>,

@@ -470,3 +470,90 @@ fn jump_hosts_from_the_command_line_and_from_ssh_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn forward_local_ports_through_sshd() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let Some(sshd) = Sshd::start() else { return };
+    // A local echo service the server will connect to.
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in echo.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let (good, bad, dead) = (common::free_port(), common::free_port(), common::free_port());
+    let mut args = exec_args(&sshd);
+    args.pop(); // no "--": forward takes no command
+    let child = amiko()
+        .arg("forward")
+        .args(["-L".to_string(), format!("{good}:127.0.0.1:{echo_port}")])
+        .args(["-L".to_string(), format!("127.0.0.1:{bad}:127.0.0.1:{dead}")])
+        .args(&args[1..])
+        .arg("-v")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let connect = |port: u16| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => return s,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(e) => panic!("forward port {port} never opened: {e}"),
+            }
+        }
+    };
+    // Two connections at once, 1 MB each way, through the same forward.
+    let handles: Vec<_> = (0..2u8)
+        .map(|i| {
+            let mut s = connect(good);
+            std::thread::spawn(move || {
+                let data: Vec<u8> = (0..1_000_000u32).map(|x| (x as u8) ^ i).collect();
+                let mut w = s.try_clone().unwrap();
+                let sent = data.clone();
+                let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
+                let mut got = vec![0u8; data.len()];
+                s.read_exact(&mut got).unwrap();
+                writer.join().unwrap();
+                assert!(got == data, "echo through the forward differs");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    // A destination that refuses: that one connection is closed, the forwards keep working.
+    let mut refused = connect(bad);
+    let mut buf = [0u8; 1];
+    assert_eq!(refused.read(&mut buf).unwrap_or(0), 0);
+    let mut again = connect(good);
+    again.write_all(b"still here").unwrap();
+    let mut back = [0u8; 10];
+    again.read_exact(&mut back).unwrap();
+    assert_eq!(&back, b"still here");
+    unsafe_kill(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("forwarding"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// SIGTERM to a child we started.
+fn unsafe_kill(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
