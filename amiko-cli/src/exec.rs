@@ -85,9 +85,17 @@ async fn connect_and_forward(args: &SshArgs, destination: &str) -> Result<Client
         .iter()
         .map(|s| crate::forward::LocalForward::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
+    let socks = args
+        .dynamic_forward
+        .iter()
+        .map(|s| crate::forward::socks::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let client = connect(args, destination).await?;
     for (_, addr) in crate::forward::start(&client, &forwards).await? {
         tracing::info!("forwarding {addr}");
+    }
+    for (_, addr) in crate::forward::socks::start(&client, &socks).await? {
+        tracing::info!("SOCKS proxy on {addr}");
     }
     Ok(client)
 }
@@ -227,8 +235,8 @@ impl Drop for RawMode {
 
 /// `amiko forward`: only the -L forwards, until SIGINT/SIGTERM or the connection ends (ssh -N).
 pub fn run_forward(args: &SshArgs, destination: &str) -> i32 {
-    if args.local_forward.is_empty() {
-        eprintln!("amiko: forward needs at least one -L [bind:]port:host:hostport");
+    if args.local_forward.is_empty() && args.dynamic_forward.is_empty() {
+        eprintln!("amiko: forward needs at least one -L [bind:]port:host:hostport or -D [bind:]port");
         return SSH_ERROR;
     }
     runtime().block_on(async {

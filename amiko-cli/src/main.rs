@@ -41,7 +41,7 @@ enum Command {
         /// [user@]host or ssh://[user@]host[:port]
         destination: String,
     },
-    /// Forward ports only, no command (as `ssh -N -L ...`): runs until interrupted.
+    /// Forward ports only, no command (as `ssh -N -L ... -D ...`): runs until interrupted.
     Forward {
         #[command(flatten)]
         ssh: opts::SshArgs,

@@ -50,6 +50,9 @@ pub struct SshArgs {
     /// Local forwarding `[bind_address:]port:host:hostport`, repeatable (as ssh's -L).
     #[arg(short = 'L', value_name = "SPEC")]
     pub local_forward: Vec<String>,
+    /// Dynamic forwarding `[bind_address:]port`: a SOCKS4/5 proxy through the server, repeatable (as ssh's -D).
+    #[arg(short = 'D', value_name = "SPEC")]
+    pub dynamic_forward: Vec<String>,
     /// Jump hosts, comma-separated `[user@]host[:port]`, reached in order (as ssh's -J / ProxyJump).
     #[arg(short = 'J', value_name = "JUMPS")]
     pub proxy_jump: Option<String>,

@@ -557,3 +557,107 @@ fn forward_local_ports_through_sshd() {
 fn unsafe_kill(pid: u32) {
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
 }
+
+#[test]
+fn dynamic_forwarding_is_a_socks_proxy_through_sshd() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    let Some(sshd) = Sshd::start() else { return };
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in echo.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let (socks, dead) = (common::free_port(), common::free_port());
+    let mut args = exec_args(&sshd);
+    args.pop();
+    let child = amiko()
+        .arg("forward")
+        .args(["-D".to_string(), socks.to_string()])
+        .args(&args[1..])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let open = || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match TcpStream::connect(("127.0.0.1", socks)) {
+                Ok(s) => return s,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50))
+                }
+                Err(e) => panic!("SOCKS port never opened: {e}"),
+            }
+        }
+    };
+    let roundtrip = |s: &mut TcpStream| {
+        s.write_all(b"ping").unwrap();
+        let mut back = [0u8; 4];
+        s.read_exact(&mut back).unwrap();
+        assert_eq!(&back, b"ping");
+    };
+    let port = echo_port.to_be_bytes();
+    // SOCKS5 with a host name.
+    let mut s = open();
+    s.write_all(&[5, 1, 0]).unwrap();
+    let mut r = [0u8; 2];
+    s.read_exact(&mut r).unwrap();
+    assert_eq!(r, [5, 0]);
+    let mut req = vec![5, 1, 0, 3, 9];
+    req.extend_from_slice(b"localhost");
+    req.extend_from_slice(&port);
+    s.write_all(&req).unwrap();
+    let mut rep = [0u8; 10];
+    s.read_exact(&mut rep).unwrap();
+    assert_eq!(rep[1], 0, "SOCKS5 reply {rep:?}");
+    roundtrip(&mut s);
+    // SOCKS4 with an address, SOCKS4a with a name.
+    let mut s = open();
+    s.write_all(&[4, 1, port[0], port[1], 127, 0, 0, 1, b'u', 0]).unwrap();
+    let mut rep = [0u8; 8];
+    s.read_exact(&mut rep).unwrap();
+    assert_eq!(rep[1], 0x5a);
+    roundtrip(&mut s);
+    let mut s = open();
+    let mut req = vec![4, 1, port[0], port[1], 0, 0, 0, 1, 0];
+    req.extend_from_slice(b"localhost\0");
+    s.write_all(&req).unwrap();
+    s.read_exact(&mut rep).unwrap();
+    assert_eq!(rep[1], 0x5a);
+    roundtrip(&mut s);
+    // A destination nobody listens on: SOCKS5 "connection refused" (5).
+    let mut s = open();
+    s.write_all(&[5, 1, 0]).unwrap();
+    s.read_exact(&mut r).unwrap();
+    let d = dead.to_be_bytes();
+    s.write_all(&[5, 1, 0, 1, 127, 0, 0, 1, d[0], d[1]]).unwrap();
+    let mut rep = [0u8; 10];
+    s.read_exact(&mut rep).unwrap();
+    assert_eq!(rep[1], 5);
+    // Garbage and an over-long SOCKS4 user id: the connection is closed, the proxy keeps serving.
+    for junk in [
+        b"GET / HTTP/1.0\r\n\r\n".to_vec(),
+        [vec![4, 1, 0, 80, 1, 2, 3, 4], vec![b'x'; 4096]].concat(),
+    ] {
+        let mut s = open();
+        let _ = s.write_all(&junk);
+        let mut buf = [0u8; 16];
+        assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
+    }
+    let mut s = open();
+    s.write_all(&[4, 1, port[0], port[1], 127, 0, 0, 1, 0]).unwrap();
+    let mut rep = [0u8; 8];
+    s.read_exact(&mut rep).unwrap();
+    roundtrip(&mut s);
+    unsafe_kill(child.id());
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
+}
