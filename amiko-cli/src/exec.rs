@@ -45,13 +45,38 @@ pub async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String
         };
         via = Some(next.map_err(|e| format!("jump host {hop}: {e}"))?);
     }
-    let (host, port) = (r.host.clone(), r.port);
+    let (host, port, proxy) = (r.host.clone(), r.port, r.proxy_command.clone());
     let cfg = credentials(args, r)?;
-    match via {
-        None => Client::connect(&host, port, cfg).await,
-        Some(j) => j.connect_via(&host, port, cfg).await,
+    match (via, proxy) {
+        (Some(j), _) => j.connect_via(&host, port, cfg).await,
+        (None, Some(command)) => {
+            let stream = proxy_command(&command)?;
+            Client::handshake(stream, &host, port, cfg).await
+        }
+        (None, None) => Client::connect(&host, port, cfg).await,
     }
     .map_err(|e| e.to_string())
+}
+
+/// Starts a ProxyCommand (`sh -c`, as ssh does) whose stdin and stdout carry the connection. Its stderr stays
+/// ours, so its messages reach the user. It ends when the connection closes its stdin.
+fn proxy_command(command: &str) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static, String> {
+    let mut child = tokio::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(format!("exec {command}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(|e| format!("ProxyCommand {command:?}: {e}"))?;
+    let (Some(stdout), Some(stdin)) = (child.stdout.take(), child.stdin.take()) else {
+        return Err("ProxyCommand: no pipes".into());
+    };
+    // Reap the child when it exits so it does not linger as a zombie.
+    tokio::spawn(async move {
+        let _ = child.wait().await;
+    });
+    Ok(tokio::io::join(stdout, stdin))
 }
 
 /// The client configuration with keys and the password source filled in.

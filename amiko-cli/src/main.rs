@@ -41,6 +41,13 @@ enum Command {
         /// [user@]host or ssh://[user@]host[:port]
         destination: String,
     },
+    /// Print the configuration that applies to a destination, as `ssh -G` does (the keys amiko uses).
+    Config {
+        #[command(flatten)]
+        ssh: opts::SshArgs,
+        /// [user@]host[:port]
+        destination: String,
+    },
     /// Forward ports only, no command (as `ssh -N -L ... -D ...`): runs until interrupted.
     Forward {
         #[command(flatten)]
@@ -103,6 +110,16 @@ fn main() {
             init_logging(ssh.verbose);
             exec::run_shell(&ssh, &destination)
         }
+        Command::Config { ssh, destination } => match opts::resolve(&ssh, &destination) {
+            Ok(r) => {
+                print!("{}", r.describe());
+                0
+            }
+            Err(e) => {
+                eprintln!("amiko: {e}");
+                255
+            }
+        },
         Command::Forward { ssh, destination } => {
             init_logging(ssh.verbose);
             exec::run_forward(&ssh, &destination)

@@ -68,7 +68,123 @@ pub struct Resolved {
     pub password_env: Option<String>,
     /// Jump hosts to go through, in order (empty: connect directly).
     pub jumps: Vec<String>,
+    /// A command whose stdin/stdout carry the connection (ProxyCommand), tokens expanded.
+    pub proxy_command: Option<String>,
 }
+
+impl Resolved {
+    /// `key value` lines as `ssh -G` prints them, for the settings amiko acts on.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "hostname {}\nuser {}\nport {}\n",
+            self.host, self.config.user, self.port
+        );
+        for f in &self.identity_files {
+            out.push_str(&format!("identityfile {}\n", f.display()));
+        }
+        let files: Vec<String> = self
+            .config
+            .host_keys
+            .files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect();
+        out.push_str(&format!("userknownhostsfile {}\n", files.join(" ")));
+        if !self.jumps.is_empty() {
+            out.push_str(&format!("proxyjump {}\n", self.jumps.join(",")));
+        }
+        if let Some(p) = &self.proxy_command {
+            out.push_str(&format!("proxycommand {p}\n"));
+        }
+        let policy = match self.config.host_keys.policy {
+            HostKeyPolicy::Reject => "true",
+            HostKeyPolicy::AcceptNew => "accept-new",
+            _ => "false",
+        };
+        out.push_str(&format!("stricthostkeychecking {policy}\n"));
+        out.push_str(&format!("batchmode {}\n", if self.batch_mode { "yes" } else { "no" }));
+        out
+    }
+}
+
+/// ssh_config keywords of OpenSSH's client that amiko accepts without acting on them.
+const IGNORED_KEYWORDS: &[&str] = &[
+    "addressfamily",
+    "bindaddress",
+    "bindinterface",
+    "canonicaldomains",
+    "canonicalizefallbacklocal",
+    "canonicalizehostname",
+    "canonicalizemaxdots",
+    "canonicalizepermittedcnames",
+    "casignaturealgorithms",
+    "certificatefile",
+    "checkhostip",
+    "clearallforwardings",
+    "compression",
+    "connectionattempts",
+    "controlmaster",
+    "controlpath",
+    "controlpersist",
+    "dynamicforward",
+    "enableescapecommandline",
+    "enablesshkeysign",
+    "escapechar",
+    "exitonforwardfailure",
+    "fingerprinthash",
+    "forkafterauthentication",
+    "forwardx11",
+    "forwardx11timeout",
+    "forwardx11trusted",
+    "gatewayports",
+    "globalknownhostsfile",
+    "gssapiauthentication",
+    "gssapidelegatecredentials",
+    "hashknownhosts",
+    "hostbasedacceptedalgorithms",
+    "hostbasedauthentication",
+    "hostkeyalias",
+    "identityagent",
+    "ignoreunknown",
+    "ipqos",
+    "kbdinteractiveauthentication",
+    "kbdinteractivedevices",
+    "knownhostscommand",
+    "localcommand",
+    "localforward",
+    "logverbose",
+    "nohostauthenticationforlocalhost",
+    "numberofpasswordprompts",
+    "permitlocalcommand",
+    "permitremoteopen",
+    "pkcs11provider",
+    "preferredauthentications",
+    "proxyusefdpass",
+    "pubkeyacceptedalgorithms",
+    "pubkeyacceptedkeytypes",
+    "rekeylimit",
+    "remotecommand",
+    "remoteforward",
+    "requiredrsasize",
+    "revokedhostkeys",
+    "securitykeyprovider",
+    "sendenv",
+    "sessiontype",
+    "setenv",
+    "stdinnull",
+    "streamlocalbindmask",
+    "streamlocalbindunlink",
+    "tcpkeepalive",
+    "tunnel",
+    "tunneldevice",
+    "updatehostkeys",
+    "user",
+    "usekeychain",
+    "userknownhostsfile2",
+    "verifyhostkeydns",
+    "visualhostkey",
+    "xauthlocation",
+];
 
 /// Splits `[user@]host`, `ssh://[user@]host[:port]`.
 pub fn split_destination(dest: &str) -> (Option<String>, String, Option<u16>) {
@@ -97,13 +213,6 @@ pub fn split_destination(dest: &str) -> (Option<String>, String, Option<u16>) {
         hostport.trim_start_matches('[').trim_end_matches(']').to_string(),
         None,
     )
-}
-
-fn expand_tilde(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), amiko::home_dir()) {
-        (Some(rest), Some(h)) => h.join(rest),
-        _ => PathBuf::from(p),
-    }
 }
 
 fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
@@ -144,19 +253,32 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
     if let Some(j) = &args.proxy_jump {
         settings.insert(0, ("proxyjump".into(), j.clone()));
     }
-    let config_path = args
-        .config_file
-        .clone()
-        .or_else(|| amiko::home_dir().map(|h| h.join(".ssh/config")));
-    if let Some(path) = &config_path {
+    // As ssh: -F names the only file; otherwise ~/.ssh/config, then /etc/ssh/ssh_config. Relative Include paths
+    // start from ~/.ssh for the user's file and /etc/ssh for the system one.
+    let cmdline_user = args.login.clone().or(dest_user.clone());
+    let target = ssh_config::Target::new(&dest_host, cmdline_user);
+    let user_dir = target.home.join(".ssh");
+    let files: Vec<(PathBuf, PathBuf)> = match &args.config_file {
+        Some(f) => vec![(f.clone(), user_dir.clone())],
+        None => vec![
+            (user_dir.join("config"), user_dir.clone()),
+            (PathBuf::from("/etc/ssh/ssh_config"), PathBuf::from("/etc/ssh")),
+        ],
+    };
+    for (path, base) in &files {
         match std::fs::read_to_string(path) {
-            Ok(text) => settings.extend(ssh_config::lookup(&text, &dest_host)),
-            Err(e) if args.config_file.is_some() => return Err(format!("{}: {e}", path.display())),
+            Ok(text) => settings
+                .extend(ssh_config::lookup(&text, base, &target).map_err(|e| format!("{}: {e}", path.display()))?),
+            Err(e) if args.config_file.is_some() && path.as_os_str() != "/dev/null" => {
+                return Err(format!("{}: {e}", path.display()))
+            }
             Err(_) => {}
         }
     }
     let first = |key: &str| settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-    let host = first("hostname").map(str::to_string).unwrap_or(dest_host);
+    let host = first("hostname")
+        .map(|h| ssh_config::expand_tokens(h, &dest_host, &dest_host, "22", "", &target))
+        .unwrap_or(dest_host.clone());
     let user = args
         .login
         .clone()
@@ -169,14 +291,25 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
         (None, Some(p)) => p.parse().map_err(|_| format!("bad port '{p}'"))?,
         (None, None) => 22,
     };
-    let mut cfg = ClientConfig::new(user);
+    let expand = |v: &str| {
+        PathBuf::from(ssh_config::expand_tokens(
+            v,
+            &host,
+            &dest_host,
+            &port.to_string(),
+            &user,
+            &target,
+        ))
+    };
+    let mut cfg = ClientConfig::new(user.clone());
     let mut identity_files = args.identity.clone();
     let mut known_hosts: Option<Vec<PathBuf>> = None;
     let mut seen = std::collections::HashSet::new();
     let mut batch_mode = false;
+    let mut proxy_command: Option<String> = None;
     for (k, v) in &settings {
         if k == "identityfile" {
-            identity_files.push(expand_tilde(v));
+            identity_files.push(expand(v));
             continue;
         }
         if !seen.insert(k.clone()) {
@@ -211,7 +344,10 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
                     }
                 }
             }
-            "userknownhostsfile" => known_hosts = Some(v.split_whitespace().map(expand_tilde).collect()),
+            "userknownhostsfile" => known_hosts = Some(v.split_whitespace().map(expand).collect()),
+            "proxycommand" => {
+                proxy_command = (!v.eq_ignore_ascii_case("none")).then(|| expand(v).display().to_string())
+            }
             "ciphers" | "macs" | "kexalgorithms" | "hostkeyalgorithms" => {
                 let kind = match k.as_str() {
                     "ciphers" => AlgorithmKind::Cipher,
@@ -233,6 +369,8 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
             }
             "batchmode" => batch_mode = parse_bool("BatchMode", v)?,
             "proxyjump" => {}
+            // OpenSSH keywords amiko reads but does not act on (yet), so real configs work unchanged.
+            k if IGNORED_KEYWORDS.contains(&k) => {}
             _ => return Err(format!("Bad configuration option: {k}")),
         }
     }
@@ -268,6 +406,7 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
         identity_files,
         password_env: args.password_env.clone(),
         jumps,
+        proxy_command,
     })
 }
 

@@ -661,3 +661,118 @@ fn dynamic_forwarding_is_a_socks_proxy_through_sshd() {
     unsafe_kill(child.id());
     assert_eq!(child.wait_with_output().unwrap().status.code(), Some(0));
 }
+
+/// `amiko config` resolves ssh_config as `ssh -G` does (Host, Match, Include, first value wins, tokens).
+#[test]
+fn ssh_config_resolution_matches_ssh_dash_g() {
+    if Command::new("ssh").arg("-V").output().is_err() {
+        assert!(!common::peers_required(), "OpenSSH's ssh is required");
+        return;
+    }
+    let dir = common::temp_dir("cli-ssh-g");
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    std::fs::write(
+        dir.join("conf.d/10-db.conf"),
+        "Host db db.*\n  HostName 10.0.0.9\n  ProxyCommand ssh -W %h:%p gw\n  Port 2201\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("conf.d/20-late.conf"), "Host db\n  Port 9999\n  User late\n").unwrap();
+    let config = format!(
+        "Include {inc}/conf.d/*.conf\n\
+         Host web* !web9\n  HostName %h.internal\n  IdentityFile ~/.ssh/web_%r_%h\n  ProxyJump bastion,jump2\n\
+         Match originalhost web2 exec \"test 1 = 1\"\n  Port 2202\n\
+         Match host *.internal !user nobody\n  User ops\n\
+         Match exec false\n  User never\n\
+         Host *\n  User deploy\n  IdentityFile ~/.ssh/id_%u_%p\n  Port = 22\n",
+        inc = dir.display()
+    );
+    let file = dir.join("config");
+    std::fs::write(&file, config).unwrap();
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let local = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    for dest in ["web1", "web2", "web9", "db", "other", "someone@web1", "db.x"] {
+        let ours = amiko().args(["config", "-F"]).arg(&file).arg(dest).output().unwrap();
+        assert!(ours.status.success(), "{}", String::from_utf8_lossy(&ours.stderr));
+        let theirs = Command::new("ssh")
+            .args(["-G", "-F"])
+            .arg(&file)
+            .arg(dest)
+            .output()
+            .unwrap();
+        let pick = |text: &str, expand: bool| -> Vec<String> {
+            let kv: Vec<(String, String)> = text
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let get = |k: &str| {
+                kv.iter()
+                    .find(|(x, _)| x == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let (h, u, p) = (get("hostname"), get("user"), get("port"));
+            let exp = |v: &str| {
+                if !expand {
+                    return v.to_string();
+                }
+                v.replacen("~", &home, 1)
+                    .replace("%h", &h)
+                    .replace("%r", &u)
+                    .replace("%p", &p)
+                    .replace("%u", &local)
+            };
+            ["hostname", "user", "port", "identityfile", "proxyjump", "proxycommand"]
+                .iter()
+                .flat_map(|k| kv.iter().filter(move |(x, _)| x == k))
+                .map(|(k, v)| format!("{k} {}", exp(v)))
+                .collect()
+        };
+        assert_eq!(
+            pick(&String::from_utf8_lossy(&ours.stdout), false),
+            pick(&String::from_utf8_lossy(&theirs.stdout), true),
+            "{dest}"
+        );
+    }
+}
+
+/// ProxyCommand with OpenSSH's own `ssh -W %h:%p` as the pipe, tokens expanded by amiko.
+#[test]
+fn proxy_command_carries_the_connection() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = common::temp_dir("cli-proxycommand");
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host viaproxy\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {key}\n\
+             \x20 UserKnownHostsFile {kh}\n\
+             \x20 ProxyCommand ssh -F /dev/null -o BatchMode=yes -o UserKnownHostsFile={kh} -i {key} -p %p -W %h:%p %r@%h\n\
+             Host brokenproxy\n  HostName 127.0.0.1\n  ProxyCommand exit 3\n",
+            port = sshd.port,
+            user = sshd.user,
+            key = sshd.client_key.display(),
+            kh = sshd.known_hosts.display(),
+        ),
+    )
+    .unwrap();
+    let out = amiko()
+        .args(["exec", "-F"])
+        .arg(&config)
+        .args(["viaproxy", "--", "echo", "proxied"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "proxied\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = amiko()
+        .args(["exec", "-F"])
+        .arg(&config)
+        .args(["brokenproxy", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+}
