@@ -25,6 +25,9 @@ pub struct ServeArgs {
     /// Unauthenticated connections allowed, as sshd's MaxStartups start:rate:full.
     #[arg(long = "max-startups", value_name = "START:RATE:FULL", default_value = "10:30:100")]
     pub max_startups: String,
+    /// Let users forward TCP through the server (ssh -L, -J, -D): direct-tcpip channels. Off by default.
+    #[arg(long)]
+    pub allow_tcp_forwarding: bool,
     /// Only this user may log in.
     #[arg(long)]
     pub user: Option<String>,
@@ -68,6 +71,7 @@ pub fn run(args: ServeArgs) -> i32 {
             let key = load_or_create_host_key(&args.host_key)?;
             let mut auth = SimpleAuth {
                 user: args.user.clone(),
+                allow_tcp_forwarding: args.allow_tcp_forwarding,
                 ..Default::default()
             };
             if let Some(f) = &args.authorized_keys {

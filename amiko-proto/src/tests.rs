@@ -228,3 +228,60 @@ fn publickey_auth_query_then_sign() {
         }
     )));
 }
+
+#[test]
+fn direct_tcpip_open_reaches_the_server_with_its_addresses() {
+    let mut p = Pair::default_pair();
+    p.authenticate();
+    let cid = p
+        .client
+        .channel_open_direct_tcpip("db.internal", 5432, ("10.1.2.3", 40000))
+        .unwrap();
+    p.run();
+    let req = p.server_events.iter().find_map(|e| match e {
+        Event::DirectTcpipRequest {
+            id,
+            host,
+            port,
+            originator_host,
+            originator_port,
+        } => Some((*id, host.clone(), *port, originator_host.clone(), *originator_port)),
+        _ => None,
+    });
+    let (sid, host, port, oh, op) = req.expect("server sees the request");
+    assert_eq!(
+        (host.as_str(), port, oh.as_str(), op),
+        ("db.internal", 5432, "10.1.2.3", 40000)
+    );
+    // Refused (connect failed): the client hears why.
+    p.server.channel_reject(sid, 2, "connect failed").unwrap();
+    p.run();
+    assert!(p.client_events.iter().any(|e| matches!(
+        e,
+        Event::ChannelOpenFailed { id, reason: 2, .. } if *id == cid
+    )));
+}
+
+#[test]
+fn direct_tcpip_with_a_port_past_65535_or_no_host_is_refused() {
+    let mut p = Pair::default_pair();
+    p.authenticate();
+    for (host, port) in [("db.internal", 70_000u32), ("", 22)] {
+        let mut extra = Vec::new();
+        crate::wire::Writer::new(&mut extra)
+            .string(host)
+            .u32(port)
+            .string("10.1.2.3")
+            .u32(1);
+        let cid = p.client.channel_open_kind("direct-tcpip", &extra).unwrap();
+        p.run();
+        assert!(p.client_events.iter().any(|e| matches!(
+            e,
+            Event::ChannelOpenFailed { id, reason: 2, .. } if *id == cid
+        )));
+        assert!(!p
+            .server_events
+            .iter()
+            .any(|e| matches!(e, Event::DirectTcpipRequest { .. })));
+    }
+}

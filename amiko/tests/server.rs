@@ -105,6 +105,13 @@ fn keys_only(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
 
 impl TestServer {
     fn ssh(&self, extra: &[&str], command: &str, stdin: &[u8]) -> Output {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend(["tester@127.0.0.1", command]);
+        self.ssh_args(&args, stdin)
+    }
+
+    /// Runs `ssh` with the test's key, known_hosts and port, then `args` (destination included), feeding `stdin`.
+    fn ssh_args(&self, args: &[&str], stdin: &[u8]) -> Output {
         let mut c = Command::new("ssh");
         c.args([
             "-o",
@@ -119,9 +126,7 @@ impl TestServer {
         .arg("-i")
         .arg(&self.client_key)
         .args(["-p", &self.port.to_string()])
-        .args(extra)
-        .arg("tester@127.0.0.1")
-        .arg(command)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -688,4 +693,121 @@ async fn handler_hooks_see_every_channel_event() {
     ] {
         assert!(calls.iter().any(|c| c == want), "{want} missing from {calls:?}");
     }
+}
+
+/// A TCP echo server on loopback for forwarding tests: echoes every connection until it closes.
+fn echo_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = conn.try_clone().unwrap();
+                let mut w = conn;
+                let _ = std::io::copy(&mut r, &mut w);
+            });
+        }
+    });
+    port
+}
+
+fn forwarding(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
+    Arc::new(SimpleAuth {
+        authorized_keys: vec![pubkey],
+        allow_tcp_forwarding: true,
+        ..Default::default()
+    })
+}
+
+#[test]
+fn openssh_client_forwards_tcp_through_the_server() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, forwarding);
+    let echo = echo_server();
+    // ssh -W carries stdin/stdout over one direct-tcpip channel: 1 MiB goes to the echo server and comes back.
+    let data: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
+    let dest = format!("127.0.0.1:{echo}");
+    let out = s.ssh_args(&["-W", &dest, "tester@127.0.0.1"], &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.stdout == data, "echo came back with {} bytes", out.stdout.len());
+
+    // ssh -J: the jump through amiko's server to amiko's server itself, then a command at the far end.
+    let jump = format!("-oProxyCommand=ssh -o BatchMode=yes -o LogLevel=ERROR -o UserKnownHostsFile={} -i {} -p {} -W %h:%p tester@127.0.0.1",
+        s.known_hosts.display(), s.client_key.display(), s.port);
+    let out = s.ssh(&[&jump], "echo through the jump", b"");
+    assert_eq!(
+        out.stdout,
+        b"through the jump\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // ssh -L with two clients at once through one forwarded port.
+    let local = common::free_port();
+    let spec = format!("{local}:127.0.0.1:{echo}");
+    let mut child = Command::new("ssh")
+        .args([
+            "-N",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+        .arg("-i")
+        .arg(&s.client_key)
+        .args(["-p", &s.port.to_string(), "-L", &spec, "tester@127.0.0.1"])
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", local)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "ssh -L never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let workers: Vec<_> = (0..2u8)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let mut c = TcpStream::connect(("127.0.0.1", local)).unwrap();
+                let msg: Vec<u8> = std::iter::repeat_n(n, 200_000).collect();
+                let mut w = c.try_clone().unwrap();
+                let sent = msg.clone();
+                let writer = std::thread::spawn(move || w.write_all(&sent).unwrap());
+                let mut back = vec![0; msg.len()];
+                c.read_exact(&mut back).unwrap();
+                writer.join().unwrap();
+                back == msg
+            })
+        })
+        .collect();
+    let ok: Vec<bool> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(ok, [true, true]);
+}
+
+#[test]
+fn tcp_forwarding_is_refused_by_default_and_a_dead_destination_is_reported() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let echo = echo_server();
+    let out = s.ssh_args(&["-v", "-W", &format!("127.0.0.1:{echo}"), "tester@127.0.0.1"], b"x");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("administratively prohibited"), "{err}");
+    // The connection that was refused a channel still runs commands.
+    assert_eq!(s.ssh(&[], "echo still here", b"").stdout, b"still here\n");
+
+    let s = start(|_| {}, forwarding);
+    let closed = common::free_port();
+    let out = s.ssh_args(&["-v", "-W", &format!("127.0.0.1:{closed}"), "tester@127.0.0.1"], b"x");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connect failed"), "{err}");
 }

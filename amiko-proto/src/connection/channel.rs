@@ -282,7 +282,7 @@ impl Connection {
         self.channel_open_kind("direct-tcpip", &extra)
     }
 
-    fn channel_open_kind(&mut self, kind: &str, extra: &[u8]) -> Result<ChannelId> {
+    pub(crate) fn channel_open_kind(&mut self, kind: &str, extra: &[u8]) -> Result<ChannelId> {
         if !self.is_authenticated() {
             return Err(Error::Usage("not authenticated".into()));
         }
@@ -656,9 +656,25 @@ impl Connection {
                 .string("");
             this.send(&p)
         };
-        if self.cfg.role == crate::config::Role::Client || kind != "session" {
+        let server = self.cfg.role == crate::config::Role::Server;
+        if !server || (kind != "session" && kind != "direct-tcpip") {
             return refuse(self, 1, "channel type not supported");
         }
+        // direct-tcpip (RFC 4254 §7.2): where to connect, and where the connection came from.
+        let direct = if kind == "direct-tcpip" {
+            let host = r.utf8()?.to_string();
+            let port = r.u32()?;
+            let originator_host = r.utf8()?.to_string();
+            let originator_port = r.u32()?;
+            match (u16::try_from(port), u16::try_from(originator_port)) {
+                (Ok(port), Ok(originator_port)) if !host.is_empty() => {
+                    Some((host, port, originator_host, originator_port))
+                }
+                _ => return refuse(self, 2, "bad address or port"),
+            }
+        } else {
+            None
+        };
         if self.channels.map.len() >= self.cfg.max_channels {
             return refuse(self, 4, "too many channels");
         }
@@ -667,7 +683,16 @@ impl Connection {
         ch.remote_window = window as u64;
         ch.remote_max_packet = max_packet;
         let id = self.channels.insert(ch);
-        self.events.push_back(Event::ChannelOpenRequest { id, kind });
+        self.events.push_back(match direct {
+            Some((host, port, originator_host, originator_port)) => Event::DirectTcpipRequest {
+                id,
+                host,
+                port,
+                originator_host,
+                originator_port,
+            },
+            None => Event::ChannelOpenRequest { id, kind },
+        });
         Ok(())
     }
 }

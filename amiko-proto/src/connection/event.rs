@@ -146,6 +146,21 @@ pub enum Event {
         /// Channel type, e.g. "session".
         kind: String,
     },
+    /// Server: the peer asks for a "direct-tcpip" channel to `host:port` (ssh -L, -J, -D). Accept with
+    /// `channel_accept` once the TCP connection is made, or refuse with `channel_reject` (reason 1: prohibited,
+    /// 2: connect failed).
+    DirectTcpipRequest {
+        /// Our id for it.
+        id: ChannelId,
+        /// Where the peer wants to go.
+        host: String,
+        /// Port there.
+        port: u16,
+        /// The address the connection came from on the peer's side.
+        originator_host: String,
+        /// Its port.
+        originator_port: u16,
+    },
     /// A channel we asked for is open.
     ChannelOpened(ChannelId),
     /// A channel we asked for was refused.

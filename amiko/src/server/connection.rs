@@ -150,18 +150,35 @@ pub(super) async fn serve(
                 }
                 continue;
             }
-            Event::ChannelEof(_) => {
-                handler.channel_eof(&SessionInfo {
+            Event::DirectTcpipRequest { id, host, port, .. } => {
+                let info = SessionInfo {
                     user: user.clone().unwrap_or_default(),
                     peer,
-                });
+                };
+                if handler.direct_tcpip(&info, &host, port) {
+                    tracing::info!(%peer, "direct-tcpip to {host}:{port}");
+                    tokio::spawn(forward_tcp(owner.clone(), id, host, port));
+                    Ok(())
+                } else {
+                    c.channel_reject(id, 1, "administratively prohibited")
+                }
+            }
+            Event::ChannelEof(id) => {
+                if sessions.contains_key(&id) {
+                    handler.channel_eof(&SessionInfo {
+                        user: user.clone().unwrap_or_default(),
+                        peer,
+                    });
+                }
                 Ok(())
             }
             Event::ChannelClosed(id) => {
-                handler.channel_close(&SessionInfo {
-                    user: user.clone().unwrap_or_default(),
-                    peer,
-                });
+                if sessions.contains_key(&id) {
+                    handler.channel_close(&SessionInfo {
+                        user: user.clone().unwrap_or_default(),
+                        peer,
+                    });
+                }
                 sessions.remove(&id);
                 let _ = c.channel_release(id);
                 Ok(())
@@ -270,4 +287,37 @@ fn handle_request(
         }
         _ => false,
     }
+}
+
+/// How long the server tries to reach a direct-tcpip destination.
+const FORWARD_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connects to `host:port` for a direct-tcpip channel, then accepts the channel and copies both ways (or refuses
+/// it with "connect failed" and the reason).
+async fn forward_tcp(owner: Arc<Owner>, id: amiko_proto::connection::ChannelId, host: String, port: u16) {
+    let connect = tokio::time::timeout(FORWARD_CONNECT_TIMEOUT, TcpStream::connect((host.as_str(), port))).await;
+    let shared = owner.shared.clone();
+    let mut tcp = match connect {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(e)) => {
+            let _ = shared
+                .lock()
+                .conn
+                .channel_reject(id, 2, &format!("connect failed: {e}"));
+            shared.kick();
+            return;
+        }
+        Err(_) => {
+            let _ = shared.lock().conn.channel_reject(id, 2, "connect timed out");
+            shared.kick();
+            return;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    if shared.lock().conn.channel_accept(id).is_err() {
+        return;
+    }
+    shared.kick();
+    let mut ch = crate::Channel::from_id(owner, id);
+    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut ch).await;
 }

@@ -106,6 +106,12 @@ pub trait Handler: Send + Sync + 'static {
         false
     }
 
+    /// A client asks the server to connect to `host:port` and carry the TCP stream (ssh -L, -J, -D). True lets
+    /// the server connect; false (the default) refuses, as sshd's `AllowTcpForwarding no`.
+    fn direct_tcpip(&self, _info: &SessionInfo, _host: &str, _port: u16) -> bool {
+        false
+    }
+
     /// A subsystem request (e.g. "sftp"). Return true after taking the channel (spawn a task to serve it); false
     /// refuses the request.
     fn subsystem(&self, _info: &SessionInfo, _name: &str, _channel: Channel) -> bool {
@@ -128,6 +134,8 @@ pub struct SimpleAuth {
     pub password: Option<String>,
     /// The accepted keys.
     pub authorized_keys: Vec<PublicKey>,
+    /// Let logged-in users open direct-tcpip channels (ssh -L, -J, -D through this server).
+    pub allow_tcp_forwarding: bool,
 }
 
 impl SimpleAuth {
@@ -151,6 +159,10 @@ pub fn read_authorized_keys(path: &Path) -> crate::Result<Vec<PublicKey>> {
 }
 
 impl Handler for SimpleAuth {
+    fn direct_tcpip(&self, _info: &SessionInfo, _host: &str, _port: u16) -> bool {
+        self.allow_tcp_forwarding
+    }
+
     fn auth_password(&self, user: &str, password: &str) -> AuthDecision {
         match &self.password {
             // Compare in constant time: the password is a secret and the comparison must not leak its prefix.
