@@ -10,7 +10,11 @@ JSON result file of one script:
     ROW = {"client", "time": [s per repetition], "cpu": [s], "rss_kb": [KiB], optional "wall": [process s]}
 "time" is what is compared (usually the process's wall time); "speed vs baseline" = baseline median / median.
 """
-import json, os, shutil, socket, subprocess, sys, tempfile, time
+import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+# Stopped with SIGTERM (scripts/bench's time limit), unwind like on an error: the `finally` blocks stop every server
+# and client this script started.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RELEASE = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
@@ -203,8 +207,12 @@ class Child:
             _, status, ru = os.wait4(p.pid, 0)
         except BaseException:
             if p.returncode is None:
-                p.kill()
-                p.wait()
+                p.terminate()  # the launcher passes it on to the client
+                try:
+                    p.wait(5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
             raise
         wall = time.perf_counter() - self.t0
         p.returncode = os.waitstatus_to_exitcode(status)
