@@ -1,5 +1,6 @@
 //! Connect + authenticate (Ed25519 key) + exec `true`, N times, against an external server; prints the median wall
-//! time and the client CPU per connection. Used by scripts/bench-connect to compare with `ssh` in one run.
+//! time and the client CPU per connection in ms, then the fastest and slowest connection in ms. Used by
+//! scripts/bench-connect to compare with `ssh`, Paramiko and asyncssh in one run.
 //!
 //! `cargo run --release --example bench_connect -- PORT KEYFILE KNOWN_HOSTS [N]`
 
@@ -44,5 +45,11 @@ fn main() {
     }
     let per = (cpu() - c0) / n as u32;
     walls.sort();
-    println!("{:.3} {:.3}", walls[n / 2].as_secs_f64() * 1e3, per.as_secs_f64() * 1e3);
+    println!(
+        "{:.3} {:.3} {:.3} {:.3}",
+        walls[n / 2].as_secs_f64() * 1e3,
+        per.as_secs_f64() * 1e3,
+        walls[0].as_secs_f64() * 1e3,
+        walls[n - 1].as_secs_f64() * 1e3
+    );
 }
