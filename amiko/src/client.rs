@@ -40,6 +40,10 @@ pub struct ClientConfig {
     pub proto: Config,
     /// Give up connecting after this long.
     pub connect_timeout: Option<Duration>,
+    /// Give up if the handshake (version exchange, key exchange and authentication) takes longer than this, as
+    /// asyncssh's `login_timeout`; a server that accepts the TCP connection and then says nothing cannot hang the
+    /// caller. Default: 120 s (sshd's LoginGraceTime on the other side).
+    pub login_timeout: Option<Duration>,
     /// Keyboard-interactive answers; by default password prompts get the password, as Paramiko does.
     pub kbd_interactive: Option<KbdInteractive>,
     /// Whether to try each method (turn off to test a single one).
@@ -61,11 +65,15 @@ impl ClientConfig {
             },
             proto: Config::new(Role::Client),
             connect_timeout: None,
+            login_timeout: Some(DEFAULT_LOGIN_TIMEOUT),
             kbd_interactive: None,
             try_none_first: true,
         }
     }
 }
+
+/// [`ClientConfig::login_timeout`]'s default, as sshd's LoginGraceTime.
+pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The user's home directory from $HOME.
 pub fn home_dir() -> Option<PathBuf> {
@@ -136,14 +144,23 @@ impl Client {
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
-        let mut u = Unauthenticated::start(stream, config.proto.clone()).await?;
-        if let Err(e) = config.host_keys.check(host, port, u.host_key()) {
-            u.reject_host_key("host key not accepted");
-            return Err(e);
+        let login = async {
+            let mut u = Unauthenticated::start(stream, config.proto.clone()).await?;
+            if let Err(e) = config.host_keys.check(host, port, u.host_key()) {
+                u.reject_host_key("host key not accepted");
+                return Err(e);
+            }
+            u.accept_host_key()?;
+            authenticate(&mut u, &config).await?;
+            u.into_client()
+        };
+        match config.login_timeout {
+            // Dropping the unfinished handshake drops its connection task, which closes the socket.
+            Some(t) => tokio::time::timeout(t, login)
+                .await
+                .map_err(|_| Error::LoginTimeout(format!("{host}:{port}"), t))?,
+            None => login.await,
         }
-        u.accept_host_key()?;
-        authenticate(&mut u, &config).await?;
-        u.into_client()
     }
 
     pub(crate) fn from_parts(owner: Arc<Owner>, banner: Option<String>) -> Client {

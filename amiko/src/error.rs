@@ -21,6 +21,9 @@ pub enum Error {
     /// The connection attempt timed out.
     #[error("connection to {0} timed out")]
     ConnectTimeout(String),
+    /// The handshake (version exchange, key exchange, authentication) did not finish in time.
+    #[error("login to {0} timed out after {1:?} (version exchange, key exchange and authentication)")]
+    LoginTimeout(String, std::time::Duration),
     /// Authentication failed with every method we could try.
     #[error("authentication failed for {user}: tried {tried}; the server allows: {allowed}")]
     Auth {

@@ -202,6 +202,8 @@ async fn one_host(
     };
     let mut cfg = cfg;
     cfg.connect_timeout = Some(opts.connect_timeout);
+    // A host that accepts the connection and then stalls counts against the same per-host budget.
+    cfg.login_timeout = Some(opts.connect_timeout);
     let mut attempt = 0;
     let client = loop {
         match Client::connect(&target.host, target.port, cfg.clone()).await {
