@@ -5,7 +5,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from typing_extensions import final
 
 __version__: str
-__all__ = ["Channel", "File", "HostResult", "PrivateKey", "PublicKey", "Session", "Sftp", "__version__", "run"]
+__all__ = ["Channel", "File", "HostResult", "PrivateKey", "PublicKey", "Session", "Sftp", "__version__", "agent_identities",
+           "agent_sign", "run"]
 
 # (size, uid, gid, mode, atime, mtime)
 _Attrs = Tuple[Optional[int], Optional[int], Optional[int], Optional[int], Optional[int], Optional[int]]
@@ -106,6 +107,8 @@ class Session:
     def auth_none(self, user: str, timeout: Optional[float] = None) -> _Attempt: ...
     def auth_password(self, user: str, password: str, timeout: Optional[float] = None) -> _Attempt: ...
     def auth_publickey(self, user: str, key: PrivateKey, timeout: Optional[float] = None) -> _Attempt: ...
+    def auth_publickey_agent(self, user: str, key: PublicKey, socket: Optional[str] = None,
+                             timeout: Optional[float] = None) -> _Attempt: ...
     def auth_interactive(self, user: str,
                          handler: Callable[[str, str, Sequence[Tuple[str, bool]]], Sequence[str]],
                          timeout: Optional[float] = None) -> _Attempt: ...
@@ -144,3 +147,7 @@ def run(hosts: List[str], command: str, username: str, password: Optional[str] =
         keys: List[PrivateKey] = ..., known_hosts: Optional[List[str]] = None, host_key_policy: str = "reject",
         parallel: int = 64, connect_timeout: float = 10.0, timeout: Optional[float] = None, retries: int = 0,
         stdin: Optional[bytes] = None) -> List[HostResult]: ...
+
+def agent_identities(socket: Optional[str] = None, timeout: Optional[float] = None) -> List[Tuple[PublicKey, str]]: ...
+def agent_sign(key: PublicKey, data: bytes, algorithm: Optional[str] = None, socket: Optional[str] = None,
+               timeout: Optional[float] = None) -> bytes: ...
