@@ -85,3 +85,22 @@ def test_transport_auth_publickey_with_an_agent_key(sshd, agent):
     assert t.auth_publickey(sshd.user, key) == []
     assert t.is_authenticated()
     t.close()
+
+
+def test_agent_request_handler_forwards_the_agent_through_sshd(sshd, agent):
+    sock, add = agent
+    for kind in ("ed25519", "rsa"):
+        add(kind)
+    with connect(sshd) as c:
+        t = c.get_transport()
+        # Without forwarding, no agent over there.
+        _, out, _ = c.exec_command("ssh-add -l; echo status=$?")
+        assert out.read().decode().strip().endswith("status=2")
+        chan = t.open_session()
+        amiko.AgentRequestHandler(chan)
+        chan.exec_command("ssh-add -L")
+        listed = chan.makefile("r").read().decode()
+        assert chan.recv_exit_status() == 0
+        for kind in ("ed25519", "rsa"):
+            with open(sshd.client_keys[kind] + ".pub") as f:
+                assert " ".join(f.read().split()[:2]) in listed

@@ -9,7 +9,7 @@ The network waits run in Rust with the GIL released; keys, ciphers and key excha
 """
 
 from . import _native
-from .agent import Agent, AgentKey
+from .agent import Agent, AgentKey, AgentRequestHandler
 from .channel import Channel, ChannelFile, ChannelStderrFile, ChannelStdinFile
 from .client import AutoAddPolicy, MissingHostKeyPolicy, RejectPolicy, SSHClient, WarningPolicy
 from .config import SSHConfig, SSHConfigDict
@@ -44,6 +44,7 @@ __version_info__ = tuple(int(x) for x in __version__.split(".")[:3])
 __all__ = [
     "Agent",
     "AgentKey",
+    "AgentRequestHandler",
     "AuthenticationException",
     "AutoAddPolicy",
     "BadAuthenticationType",

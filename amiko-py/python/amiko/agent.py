@@ -9,7 +9,7 @@ from . import _native
 from .pkey import PKey
 from .ssh_exception import SSHException
 
-__all__ = ["Agent", "AgentKey"]
+__all__ = ["Agent", "AgentKey", "AgentRequestHandler"]
 
 
 class AgentKey(PKey):
@@ -56,3 +56,16 @@ class Agent:
     def close(self):
         """Forgets the keys (each request used its own connection)."""
         self._keys = ()
+
+
+class AgentRequestHandler:
+    """Paramiko's way to forward the local agent to a session: ``AgentRequestHandler(channel)`` before
+    ``exec_command``. amiko pipes the server's agent channels to ``$SSH_AUTH_SOCK`` (or ``socket_path``)."""
+
+    def __init__(self, chanRemote, socket_path=None):
+        self._socket = socket_path or os.environ.get("SSH_AUTH_SOCK") or None
+        self._chan = chanRemote
+        chanRemote.request_forward_agent(self)
+
+    def close(self):
+        """Nothing to stop: the forwarding ends with the connection."""
