@@ -90,10 +90,27 @@ fn proxy_command(command: &str) -> Result<impl tokio::io::AsyncRead + tokio::io:
 fn credentials(args: &SshArgs, r: crate::opts::Resolved) -> Result<amiko::ClientConfig, String> {
     let mut cfg = r.config;
     for f in &r.identity_files {
+        // As ssh: a key file whose private half cannot be read here (absent, or encrypted) may still be used
+        // through the agent if its .pub is there.
+        let public = std::fs::read_to_string(format!("{}.pub", f.display()))
+            .ok()
+            .and_then(|t| amiko::PublicKey::from_openssh(&t).ok());
         match amiko::load_key_file(f, None) {
-            Ok(k) => cfg.keys.push(k),
-            Err(e) if args.identity.contains(f) => return Err(e.to_string()),
-            Err(e) => tracing::info!("skipping {}: {e}", f.display()),
+            Ok(k) => {
+                if let Some(only) = cfg.agent_filter.as_mut() {
+                    only.push(k.public_key());
+                }
+                cfg.keys.push(k);
+            }
+            Err(e) => match (public, cfg.agent_filter.as_mut()) {
+                (Some(p), Some(only)) => {
+                    tracing::info!("{}: {e}; the agent may hold it", f.display());
+                    only.push(p);
+                }
+                (Some(_), None) => tracing::info!("{}: {e}; the agent may hold it", f.display()),
+                (None, _) if args.identity.contains(f) => return Err(e.to_string()),
+                (None, _) => tracing::info!("skipping {}: {e}", f.display()),
+            },
         }
     }
     if let Some(name) = &r.password_env {

@@ -386,8 +386,8 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
             _ => return Err(format!("Bad configuration option: {k}")),
         }
     }
-    // The agent (ssh's IdentityAgent, default $SSH_AUTH_SOCK): its keys are tried unless IdentitiesOnly, where ssh
-    // would use it only for the identity files' keys; amiko then leaves it out.
+    // The agent (ssh's IdentityAgent, default $SSH_AUTH_SOCK): its keys are tried after the identity files; with
+    // IdentitiesOnly only those whose public key is an identity file's (filled in when the files are read).
     let agent_socket = match first("identityagent") {
         None => amiko::agent::env_socket(),
         Some(v) => agent_path(v, &expand),
@@ -396,7 +396,8 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
         Some(v) => parse_bool("IdentitiesOnly", v)?,
         None => false,
     };
-    cfg.agent = if identities_only { None } else { agent_socket.clone() };
+    cfg.agent = agent_socket.clone();
+    cfg.agent_filter = identities_only.then(Vec::new);
     // ForwardAgent yes forwards IdentityAgent's socket; a path or $VAR names another; -A / -a override.
     let forward_setting = if args.forward_agent {
         Some("yes")

@@ -839,6 +839,21 @@ fn exec_logs_in_with_the_agent_and_forwards_it_with_dash_a() {
         assert_eq!(out.status.code(), Some(255), "{extra:?}");
     }
     assert_eq!(run(false, &[], "true").status.code(), Some(255));
+    // IdentitiesOnly with identity files present only as .pub: the agent signs for those keys and no others.
+    let pubs = home.join("pubs");
+    std::fs::create_dir_all(&pubs).unwrap();
+    for (i, (_, line)) in agent.keys.iter().enumerate() {
+        std::fs::write(pubs.join(format!("k{i}.pub")), line).unwrap();
+    }
+    let only = |i: usize| pubs.join(format!("k{i}")).display().to_string();
+    let out = run(true, &["-o", "IdentitiesOnly=yes", "-i", &only(1)], "echo only-ok");
+    assert_eq!(out.stdout, b"only-ok\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(true, &["-o", "IdentitiesOnly=yes", "-i", &only(0)], "true");
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "the authorized key is not an identity file"
+    );
     let cfg = amiko()
         .args(["config", "-F", "/dev/null", "-A", "-o", &ia, "host"])
         .env_remove("SSH_AUTH_SOCK")

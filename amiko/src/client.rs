@@ -47,6 +47,9 @@ pub struct ClientConfig {
     /// The ssh-agent whose keys are tried for publickey auth after `keys` (ssh's default, Paramiko's
     /// `allow_agent`): `$SSH_AUTH_SOCK` by default; None uses no agent. An agent that cannot be reached is skipped.
     pub agent: Option<PathBuf>,
+    /// Only these of the agent's keys are offered (ssh's IdentitiesOnly: the identity files' public keys); None
+    /// offers all of them.
+    pub agent_filter: Option<Vec<amiko_proto::keys::PublicKey>>,
 }
 
 impl ClientConfig {
@@ -67,6 +70,7 @@ impl ClientConfig {
             kbd_interactive: None,
             try_none_first: true,
             agent: crate::agent::env_socket(),
+            agent_filter: None,
         }
     }
 }
@@ -351,6 +355,9 @@ async fn try_agent(u: &mut Unauthenticated, cfg: &ClientConfig, allowed: &[Strin
     let mut last = None;
     for id in ids {
         if cfg.keys.iter().any(|k| k.public_key() == id.key) {
+            continue;
+        }
+        if cfg.agent_filter.as_ref().is_some_and(|only| !only.contains(&id.key)) {
             continue;
         }
         let outcome = match u.auth_publickey_agent(&cfg.user, &mut agent, &id.key).await {

@@ -77,16 +77,21 @@ impl Connection {
         self.send(&p)
     }
 
-    /// Tries a public key: first asks whether the server would accept it, then signs (RFC 4252 §7). For RSA the
-    /// signature algorithm is the best of rsa-sha2-512/256 that the server lists in server-sig-algs.
-    pub fn auth_publickey(&mut self, user: &str, key: PrivateKey) -> Result<()> {
-        let algs = key.signature_algorithms();
-        let alg = match self.server_sig_algs() {
+    /// The best of a key's signature algorithms (best first) that the server lists in server-sig-algs, else the
+    /// key's first.
+    fn pick_signature_algorithm(&self, algs: &[&str]) -> Result<String> {
+        match self.server_sig_algs() {
             Some(server) => algs.iter().find(|a| server.iter().any(|s| s == *a)).or(algs.first()),
             None => algs.first(),
         }
-        .ok_or_else(|| Error::Key("key has no signature algorithm".into()))?
-        .to_string();
+        .map(|a| a.to_string())
+        .ok_or_else(|| Error::Key("key has no signature algorithm".into()))
+    }
+
+    /// Tries a public key: first asks whether the server would accept it, then signs (RFC 4252 §7). For RSA the
+    /// signature algorithm is the best of rsa-sha2-512/256 that the server lists in server-sig-algs.
+    pub fn auth_publickey(&mut self, user: &str, key: PrivateKey) -> Result<()> {
+        let alg = self.pick_signature_algorithm(&key.signature_algorithms())?;
         self.auth_begin("publickey")?;
         let mut p = Self::auth_request_header(user, "publickey");
         Writer::new(&mut p)
@@ -101,13 +106,7 @@ impl Connection {
     /// accept it, `Event::AuthSignatureRequest` asks for the signature, to be given to
     /// [`Connection::auth_publickey_signature`]. The algorithm is chosen as for [`Connection::auth_publickey`].
     pub fn auth_publickey_offer(&mut self, user: &str, key: &PublicKey) -> Result<()> {
-        let algs = key.signature_algorithms();
-        let alg = match self.server_sig_algs() {
-            Some(server) => algs.iter().find(|a| server.iter().any(|s| s == *a)).or(algs.first()),
-            None => algs.first(),
-        }
-        .ok_or_else(|| Error::Key("key has no signature algorithm".into()))?
-        .to_string();
+        let alg = self.pick_signature_algorithm(&key.signature_algorithms())?;
         self.auth_begin("publickey")?;
         let mut p = Self::auth_request_header(user, "publickey");
         Writer::new(&mut p).bool(false).string(&alg).string(key.blob());
