@@ -118,6 +118,36 @@ async fn logs_in_to_sshd_with_agent_keys_only() {
 }
 
 #[tokio::test]
+async fn a_key_the_agent_refuses_to_sign_with_is_skipped() {
+    let Some(sshd) = Sshd::start() else { return };
+    let Some(mut agent) = SshAgent::start(&[]) else { return };
+    let dir = common::temp_dir("agent-confirm");
+    for (name, options) in [("id_confirm", &["-c"][..]), ("id_plain", &[][..])] {
+        let path = dir.join(name);
+        assert!(Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-t", "ed25519", "-f"])
+            .arg(&path)
+            .status()
+            .unwrap()
+            .success());
+        agent.add_with(&path, options);
+        sshd.authorize(&agent.keys.last().unwrap().1);
+    }
+    // The agent cannot confirm (no display), so it refuses the first key: a typed error from the agent client...
+    let mut a = AgentClient::connect(&agent.socket).await.unwrap();
+    let ids = a.identities().await.unwrap();
+    assert_eq!(ids.len(), 2);
+    let e = a.sign(&ids[0].key, "ssh-ed25519", b"x").await.unwrap_err();
+    assert!(matches!(e, amiko::Error::Agent(_)), "{e}");
+    // ...and the login goes on with the next key.
+    let client = Client::connect("127.0.0.1", sshd.port, agent_only(&sshd, Some(agent.socket.clone())))
+        .await
+        .unwrap();
+    assert_eq!(client.exec("echo ok").await.unwrap().stdout, b"ok\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn agent_forwarding_through_sshd() {
     let Some(sshd) = Sshd::start() else { return };
     let Some(agent) = SshAgent::start(&["ed25519", "ecdsa", "rsa"]) else {

@@ -461,7 +461,14 @@ impl SshAgent {
 
     /// ssh-add a key file.
     pub fn add(&mut self, path: &Path) {
+        self.add_with(path, &[]);
+    }
+
+    /// ssh-add a key file with options (`-c`: the agent asks for confirmation at each use, which fails without a
+    /// display, so the agent refuses to sign with it).
+    pub fn add_with(&mut self, path: &Path, options: &[&str]) {
         let out = Command::new("ssh-add")
+            .args(options)
             .arg(path)
             .env("SSH_AUTH_SOCK", &self.socket)
             .output()
