@@ -24,7 +24,13 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// Connects as ssh would: keys from -i/IdentityFile/defaults, then the password (from --password-env or a prompt);
 /// through the jump hosts of -J / ProxyJump, each reached inside a direct-tcpip channel of the one before.
 pub async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String> {
+    Ok(connect_full(args, destination).await?.0)
+}
+
+/// As [`connect`], also returning the agent socket to forward to sessions (-A / ForwardAgent).
+async fn connect_full(args: &SshArgs, destination: &str) -> Result<(Client, Option<std::path::PathBuf>), String> {
     let r = resolve(args, destination)?;
+    let forward_agent = r.forward_agent.clone();
     let mut via: Option<Client> = None;
     for hop in &r.jumps {
         // As ssh does for -J: -p, -l, -i and -J itself are the destination's; the config file, -o and the
@@ -55,6 +61,7 @@ pub async fn connect(args: &SshArgs, destination: &str) -> Result<Client, String
         }
         (None, None) => Client::connect(&host, port, cfg).await,
     }
+    .map(|c| (c, forward_agent))
     .map_err(|e| e.to_string())
 }
 
@@ -83,10 +90,27 @@ fn proxy_command(command: &str) -> Result<impl tokio::io::AsyncRead + tokio::io:
 fn credentials(args: &SshArgs, r: crate::opts::Resolved) -> Result<amiko::ClientConfig, String> {
     let mut cfg = r.config;
     for f in &r.identity_files {
+        // As ssh: a key file whose private half cannot be read here (absent, or encrypted) may still be used
+        // through the agent if its .pub is there.
+        let public = std::fs::read_to_string(format!("{}.pub", f.display()))
+            .ok()
+            .and_then(|t| amiko::PublicKey::from_openssh(&t).ok());
         match amiko::load_key_file(f, None) {
-            Ok(k) => cfg.keys.push(k),
-            Err(e) if args.identity.contains(f) => return Err(e.to_string()),
-            Err(e) => tracing::info!("skipping {}: {e}", f.display()),
+            Ok(k) => {
+                if let Some(only) = cfg.agent_filter.as_mut() {
+                    only.push(k.public_key());
+                }
+                cfg.keys.push(k);
+            }
+            Err(e) => match (public, cfg.agent_filter.as_mut()) {
+                (Some(p), Some(only)) => {
+                    tracing::info!("{}: {e}; the agent may hold it", f.display());
+                    only.push(p);
+                }
+                (Some(_), None) => tracing::info!("{}: {e}; the agent may hold it", f.display()),
+                (None, _) if args.identity.contains(f) => return Err(e.to_string()),
+                (None, _) => tracing::info!("skipping {}: {e}", f.display()),
+            },
         }
     }
     if let Some(name) = &r.password_env {
@@ -104,7 +128,10 @@ fn credentials(args: &SshArgs, r: crate::opts::Resolved) -> Result<amiko::Client
 }
 
 /// Connects and starts the -L forwards, which serve for as long as the process runs.
-async fn connect_and_forward(args: &SshArgs, destination: &str) -> Result<Client, String> {
+async fn connect_and_forward(
+    args: &SshArgs,
+    destination: &str,
+) -> Result<(Client, Option<std::path::PathBuf>), String> {
     let forwards = args
         .local_forward
         .iter()
@@ -115,26 +142,36 @@ async fn connect_and_forward(args: &SshArgs, destination: &str) -> Result<Client
         .iter()
         .map(|s| crate::forward::socks::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
-    let client = connect(args, destination).await?;
+    let (client, agent) = connect_full(args, destination).await?;
     for (_, addr) in crate::forward::start(&client, &forwards).await? {
         tracing::info!("forwarding {addr}");
     }
     for (_, addr) in crate::forward::socks::start(&client, &socks).await? {
         tracing::info!("SOCKS proxy on {addr}");
     }
-    Ok(client)
+    Ok((client, agent))
+}
+
+/// Asks for agent forwarding on a session when -A / ForwardAgent says so; a refusal is only a warning, as in ssh.
+async fn forward_agent(ch: &amiko::Channel, agent: Option<&std::path::Path>, quiet: bool) -> amiko::Result<()> {
+    if let Some(socket) = agent {
+        if !ch.request_agent_forwarding(socket).await? && !quiet {
+            eprintln!("amiko: agent forwarding request failed");
+        }
+    }
+    Ok(())
 }
 
 pub fn run_exec(args: &SshArgs, destination: &str, command: &str) -> i32 {
     runtime().block_on(async {
-        let client = match connect_and_forward(args, destination).await {
+        let (client, agent) = match connect_and_forward(args, destination).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("amiko: {e}");
                 return SSH_ERROR;
             }
         };
-        match exec(&client, args, command).await {
+        match exec(&client, args, command, agent.as_deref()).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("amiko: {e}");
@@ -144,8 +181,9 @@ pub fn run_exec(args: &SshArgs, destination: &str, command: &str) -> i32 {
     })
 }
 
-async fn exec(client: &Client, args: &SshArgs, command: &str) -> amiko::Result<i32> {
+async fn exec(client: &Client, args: &SshArgs, command: &str, agent: Option<&std::path::Path>) -> amiko::Result<i32> {
     let ch = std::sync::Arc::new(client.open_session().await?);
+    forward_agent(&ch, agent, args.quiet).await?;
     if args.tty > 0 && !args.no_tty && (std::io::stdin().is_terminal() || args.tty > 1) {
         ch.request_pty(current_pty()).await?;
     }
@@ -265,7 +303,8 @@ pub fn run_forward(args: &SshArgs, destination: &str) -> i32 {
         return SSH_ERROR;
     }
     runtime().block_on(async {
-        let client = match connect_and_forward(args, destination).await {
+        // No session here (ssh -N): nothing to forward the agent to.
+        let (client, _) = match connect_and_forward(args, destination).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("amiko: {e}");
@@ -297,14 +336,14 @@ pub fn run_forward(args: &SshArgs, destination: &str) -> i32 {
 
 pub fn run_shell(args: &SshArgs, destination: &str) -> i32 {
     runtime().block_on(async {
-        let client = match connect_and_forward(args, destination).await {
+        let (client, agent) = match connect_and_forward(args, destination).await {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("amiko: {e}");
                 return SSH_ERROR;
             }
         };
-        match shell(&client, args).await {
+        match shell(&client, args, agent.as_deref()).await {
             Ok(code) => code,
             Err(e) => {
                 eprintln!("amiko: {e}");
@@ -314,8 +353,9 @@ pub fn run_shell(args: &SshArgs, destination: &str) -> i32 {
     })
 }
 
-async fn shell(client: &Client, args: &SshArgs) -> amiko::Result<i32> {
+async fn shell(client: &Client, args: &SshArgs, agent: Option<&std::path::Path>) -> amiko::Result<i32> {
     let ch = std::sync::Arc::new(client.open_session().await?);
+    forward_agent(&ch, agent, args.quiet).await?;
     let tty = std::io::stdin().is_terminal() && !args.no_tty || args.tty > 1;
     if tty {
         ch.request_pty(current_pty()).await?;

@@ -56,6 +56,12 @@ pub struct SshArgs {
     /// Jump hosts, comma-separated `[user@]host[:port]`, reached in order (as ssh's -J / ProxyJump).
     #[arg(short = 'J', value_name = "JUMPS")]
     pub proxy_jump: Option<String>,
+    /// Forward the ssh-agent (as ssh's -A / ForwardAgent yes).
+    #[arg(short = 'A', conflicts_with = "no_forward_agent")]
+    pub forward_agent: bool,
+    /// Do not forward the ssh-agent, whatever ssh_config says (as ssh's -a).
+    #[arg(short = 'a')]
+    pub no_forward_agent: bool,
 }
 
 /// Everything needed to connect.
@@ -70,6 +76,8 @@ pub struct Resolved {
     pub jumps: Vec<String>,
     /// A command whose stdin/stdout carry the connection (ProxyCommand), tokens expanded.
     pub proxy_command: Option<String>,
+    /// The agent socket to forward to the session (-A / ForwardAgent), if any.
+    pub forward_agent: Option<PathBuf>,
 }
 
 impl Resolved {
@@ -103,6 +111,10 @@ impl Resolved {
         };
         out.push_str(&format!("stricthostkeychecking {policy}\n"));
         out.push_str(&format!("batchmode {}\n", if self.batch_mode { "yes" } else { "no" }));
+        let agent = self.config.agent.as_ref().map(|p| p.display().to_string());
+        out.push_str(&format!("identityagent {}\n", agent.as_deref().unwrap_or("none")));
+        let forward = self.forward_agent.as_ref().map(|p| p.display().to_string());
+        out.push_str(&format!("forwardagent {}\n", forward.as_deref().unwrap_or("no")));
         out
     }
 }
@@ -144,7 +156,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "hostbasedacceptedalgorithms",
     "hostbasedauthentication",
     "hostkeyalias",
-    "identityagent",
     "ignoreunknown",
     "ipqos",
     "kbdinteractiveauthentication",
@@ -324,14 +335,15 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
             "hostname"
             | "user"
             | "port"
-            | "identitiesonly"
             | "loglevel"
             | "requesttty"
             | "passwordauthentication"
             | "pubkeyauthentication"
             | "serveralivecountmax"
             | "addkeystoagent"
-            | "forwardagent" => {}
+            | "forwardagent"
+            | "identityagent"
+            | "identitiesonly" => {}
             "stricthostkeychecking" => {
                 cfg.host_keys.policy = match v.to_ascii_lowercase().as_str() {
                     "yes" | "ask" => HostKeyPolicy::Reject,
@@ -374,6 +386,32 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
             _ => return Err(format!("Bad configuration option: {k}")),
         }
     }
+    // The agent (ssh's IdentityAgent, default $SSH_AUTH_SOCK): its keys are tried after the identity files; with
+    // IdentitiesOnly only those whose public key is an identity file's (filled in when the files are read).
+    let agent_socket = match first("identityagent") {
+        None => amiko::agent::env_socket(),
+        Some(v) => agent_path(v, &expand),
+    };
+    let identities_only = match first("identitiesonly") {
+        Some(v) => parse_bool("IdentitiesOnly", v)?,
+        None => false,
+    };
+    cfg.agent = agent_socket.clone();
+    cfg.agent_filter = identities_only.then(Vec::new);
+    // ForwardAgent yes forwards IdentityAgent's socket; a path or $VAR names another; -A / -a override.
+    let forward_setting = if args.forward_agent {
+        Some("yes")
+    } else if args.no_forward_agent {
+        Some("no")
+    } else {
+        first("forwardagent")
+    };
+    let forward_agent = match forward_setting {
+        None => None,
+        Some(v) if v.eq_ignore_ascii_case("no") => None,
+        Some(v) if v.eq_ignore_ascii_case("yes") => agent_socket,
+        Some(v) => agent_path(v, &expand),
+    };
     if let Some(c) = first("serveralivecountmax") {
         cfg.proto.keepalive_count_max = c.parse().map_err(|_| format!("bad ServerAliveCountMax '{c}'"))?;
     }
@@ -407,7 +445,23 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
         password_env: args.password_env.clone(),
         jumps,
         proxy_command,
+        forward_agent,
     })
+}
+
+/// An IdentityAgent / ForwardAgent value as ssh reads it: `none`, `SSH_AUTH_SOCK`, `$VAR`, or a path (tokens and
+/// `~` expanded by `expand`).
+fn agent_path(v: &str, expand: &dyn Fn(&str) -> PathBuf) -> Option<PathBuf> {
+    if v.eq_ignore_ascii_case("none") {
+        return None;
+    }
+    if v == "SSH_AUTH_SOCK" {
+        return amiko::agent::env_socket();
+    }
+    if let Some(var) = v.strip_prefix('$') {
+        return std::env::var_os(var).filter(|s| !s.is_empty()).map(PathBuf::from);
+    }
+    Some(expand(v))
 }
 
 #[cfg(test)]

@@ -28,6 +28,10 @@ pub struct ServeArgs {
     /// Let users forward TCP through the server (ssh -L, -J, -D): direct-tcpip channels. Off by default.
     #[arg(long)]
     pub allow_tcp_forwarding: bool,
+    /// Let users forward their ssh-agent into their sessions (ssh -A): SSH_AUTH_SOCK in a private directory for
+    /// the session's processes. Off by default.
+    #[arg(long)]
+    pub allow_agent_forwarding: bool,
     /// Only this user may log in.
     #[arg(long)]
     pub user: Option<String>,
@@ -72,6 +76,7 @@ pub fn run(args: ServeArgs) -> i32 {
             let mut auth = SimpleAuth {
                 user: args.user.clone(),
                 allow_tcp_forwarding: args.allow_tcp_forwarding,
+                allow_agent_forwarding: args.allow_agent_forwarding,
                 ..Default::default()
             };
             if let Some(f) = &args.authorized_keys {

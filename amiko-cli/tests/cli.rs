@@ -776,3 +776,92 @@ fn proxy_command_carries_the_connection() {
         .unwrap();
     assert_eq!(out.status.code(), Some(255));
 }
+
+/// ssh's agent behaviour: agent keys by default ($SSH_AUTH_SOCK or IdentityAgent), none with IdentitiesOnly or
+/// IdentityAgent none, and -A / ForwardAgent forwarding it to the session.
+#[test]
+fn exec_logs_in_with_the_agent_and_forwards_it_with_dash_a() {
+    let Some(sshd) = Sshd::start() else { return };
+    let Some(agent) = common::SshAgent::start(&["ed25519", "rsa"]) else {
+        return;
+    };
+    sshd.authorize(&agent.keys[1].1);
+    // A home without keys, so only the agent can log in.
+    let home = common::temp_dir("cli-agent-home");
+    let run = |env_sock: bool, extra: &[&str], command: &str| {
+        let mut c = amiko();
+        c.args([
+            "exec",
+            "-p",
+            &sshd.port.to_string(),
+            "-o",
+            &format!("UserKnownHostsFile={}", sshd.known_hosts.display()),
+            "-o",
+            "BatchMode=yes",
+            "-F",
+            "/dev/null",
+        ])
+        .args(extra)
+        .args([&format!("{}@127.0.0.1", sshd.user), "--", command])
+        .env("HOME", &home)
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null());
+        if env_sock {
+            c.env("SSH_AUTH_SOCK", &agent.socket);
+        }
+        c.output().unwrap()
+    };
+    let fps = agent.fingerprints();
+    let lists_keys = |o: &std::process::Output| {
+        let text = String::from_utf8_lossy(&o.stdout);
+        o.status.code() == Some(0) && fps.iter().all(|f| text.contains(f.as_str()))
+    };
+    // $SSH_AUTH_SOCK: logs in; no forwarding without -A.
+    let out = run(true, &[], "ssh-add -l");
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(true, &["-A"], "ssh-add -l");
+    assert!(lists_keys(&out), "{out:?}");
+    let out = run(true, &["-o", "ForwardAgent=yes"], "ssh-add -l");
+    assert!(lists_keys(&out), "{out:?}");
+    let out = run(true, &["-a", "-o", "ForwardAgent=yes"], "ssh-add -l");
+    assert_eq!(out.status.code(), Some(2));
+    // IdentityAgent names the socket when the environment does not.
+    let ia = format!("IdentityAgent={}", agent.socket.display());
+    let out = run(false, &["-o", &ia, "-A"], "ssh-add -l");
+    assert!(lists_keys(&out), "{out:?}");
+    // ForwardAgent may name the socket to forward itself.
+    let fa = format!("ForwardAgent={}", agent.socket.display());
+    let out = run(true, &["-o", &fa], "ssh-add -l");
+    assert!(lists_keys(&out), "{out:?}");
+    // No agent: no credentials, ssh's exit status 255.
+    for extra in [&["-o", "IdentityAgent=none"][..], &["-o", "IdentitiesOnly=yes"][..]] {
+        let out = run(true, extra, "true");
+        assert_eq!(out.status.code(), Some(255), "{extra:?}");
+    }
+    assert_eq!(run(false, &[], "true").status.code(), Some(255));
+    // IdentitiesOnly with identity files present only as .pub: the agent signs for those keys and no others.
+    let pubs = home.join("pubs");
+    std::fs::create_dir_all(&pubs).unwrap();
+    for (i, (_, line)) in agent.keys.iter().enumerate() {
+        std::fs::write(pubs.join(format!("k{i}.pub")), line).unwrap();
+    }
+    let only = |i: usize| pubs.join(format!("k{i}")).display().to_string();
+    let out = run(true, &["-o", "IdentitiesOnly=yes", "-i", &only(1)], "echo only-ok");
+    assert_eq!(out.stdout, b"only-ok\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(true, &["-o", "IdentitiesOnly=yes", "-i", &only(0)], "true");
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "the authorized key is not an identity file"
+    );
+    let cfg = amiko()
+        .args(["config", "-F", "/dev/null", "-A", "-o", &ia, "host"])
+        .env_remove("SSH_AUTH_SOCK")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&cfg.stdout);
+    let sock = agent.socket.display().to_string();
+    assert!(text.contains(&format!("identityagent {sock}\n")), "{text}");
+    assert!(text.contains(&format!("forwardagent {sock}\n")), "{text}");
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -75,6 +75,15 @@ impl PublicKey {
         type_name(&self.data).unwrap_or_default()
     }
 
+    /// Signature algorithms this key can make, best first (as [`PrivateKey::signature_algorithms`]); used when the
+    /// private half is elsewhere, in an ssh-agent.
+    pub fn signature_algorithms(&self) -> Vec<&str> {
+        match &self.data {
+            KeyData::Rsa(_) => vec!["rsa-sha2-512", "rsa-sha2-256"],
+            _ => vec![self.key_type()],
+        }
+    }
+
     /// Parses an `authorized_keys` / `.pub` line: `type base64 [comment]`.
     pub fn from_openssh(line: &str) -> Result<Self> {
         let key = ssh_key::PublicKey::from_openssh(line.trim()).map_err(key_err)?;

@@ -69,6 +69,20 @@ impl Channel {
         wait(py, timeout, async move { ch.shell().await })
     }
 
+    /// Asks the server to forward the ssh-agent at `socket` to this session; its agent channels are piped there.
+    /// Returns whether the server agreed.
+    #[pyo3(signature = (socket, timeout=None))]
+    fn request_agent_forwarding(
+        &self,
+        py: Python<'_>,
+        socket: std::path::PathBuf,
+        timeout: Option<f64>,
+    ) -> PyResult<bool> {
+        self.check_open()?;
+        let ch = self.inner.clone();
+        wait(py, timeout, async move { ch.request_agent_forwarding(&socket).await })
+    }
+
     /// Starts a subsystem ("sftp", ...).
     #[pyo3(signature = (name, timeout=None))]
     fn invoke_subsystem(&self, py: Python<'_>, name: String, timeout: Option<f64>) -> PyResult<()> {

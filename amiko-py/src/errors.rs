@@ -68,7 +68,9 @@ fn build(py: Python<'_>, e: &Error) -> PyResult<PyErr> {
                 None => PyOSError::new_err(text),
             })
         }
-        Error::HostKey(_) | Error::Config(_) | Error::Proto(_) => make("SSHException", PyTuple::new(py, [text])?),
+        Error::HostKey(_) | Error::Config(_) | Error::Proto(_) | Error::Agent(_) => {
+            make("SSHException", PyTuple::new(py, [text])?)
+        }
         #[allow(unreachable_patterns)]
         _ => Err(PyRuntimeError::new_err(text)),
     }

@@ -2,6 +2,7 @@
 //! and runs every network wait with the GIL released; the Python half (`python/amiko`) gives them Paramiko's
 //! names, signatures and exceptions.
 
+mod agent;
 mod channel;
 mod errors;
 mod fanout;
@@ -22,6 +23,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::PublicKey>()?;
     m.add_class::<fanout::HostResult>()?;
     m.add_function(wrap_pyfunction!(fanout::run, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::agent_identities, m)?)?;
+    m.add_function(wrap_pyfunction!(agent::agent_sign, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -220,6 +220,28 @@ impl Session {
         })
     }
 
+    /// Method "publickey" with a key held by the ssh-agent at `socket` ($SSH_AUTH_SOCK if None), which signs.
+    #[pyo3(signature = (user, key, socket=None, timeout=None))]
+    fn auth_publickey_agent(
+        &self,
+        py: Python<'_>,
+        user: String,
+        key: &crate::keys::PublicKey,
+        socket: Option<std::path::PathBuf>,
+        timeout: Option<f64>,
+    ) -> PyResult<Attempt> {
+        let key = key.inner.clone();
+        self.auth(py, timeout, move |u| {
+            Box::pin(async move {
+                let mut agent = match socket {
+                    Some(p) => amiko::agent::AgentClient::connect(&p).await?,
+                    None => amiko::agent::AgentClient::connect_env().await?,
+                };
+                u.auth_publickey_agent(&user, &mut agent, &key).await
+            })
+        })
+    }
+
     /// Method "keyboard-interactive": `handler(title, instructions, [(prompt, echo), ...])` returns the answers.
     #[pyo3(signature = (user, handler, timeout=None))]
     fn auth_interactive(

@@ -37,6 +37,12 @@ impl Channel {
         Self::wait_open(owner, id).await
     }
 
+    /// Server: opens an "auth-agent@openssh.com" channel to a client that asked for agent forwarding.
+    pub(crate) async fn open_agent(owner: Arc<Owner>) -> Result<Channel> {
+        let id = owner.shared.lock().conn.channel_open_agent().map_err(proto)?;
+        Self::wait_open(owner, id).await
+    }
+
     async fn wait_open(owner: Arc<Owner>, id: ChannelId) -> Result<Channel> {
         owner.shared.kick();
         let ch = Channel { owner, id };
@@ -108,6 +114,14 @@ impl Channel {
     pub async fn subsystem(&self, name: &str) -> Result<()> {
         self.request_ok(&ChannelRequest::Subsystem(name.into()), &format!("subsystem {name}"))
             .await
+    }
+
+    /// Asks the server to forward the ssh-agent at `socket` (ssh's `-A`) for what this session runs; returns whether
+    /// the server agreed. From then on the server's "auth-agent@openssh.com" channels are piped to that socket
+    /// (without this request they are refused). Request it before `exec` or `shell`.
+    pub async fn request_agent_forwarding(&self, socket: &std::path::Path) -> Result<bool> {
+        crate::agent_forward::start_client_forwarding(&self.owner, socket);
+        self.request(&ChannelRequest::AuthAgent).await
     }
 
     /// Asks for a pseudo-terminal.

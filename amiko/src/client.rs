@@ -48,6 +48,12 @@ pub struct ClientConfig {
     pub kbd_interactive: Option<KbdInteractive>,
     /// Whether to try each method (turn off to test a single one).
     pub try_none_first: bool,
+    /// The ssh-agent whose keys are tried for publickey auth after `keys` (ssh's default, Paramiko's
+    /// `allow_agent`): `$SSH_AUTH_SOCK` by default; None uses no agent. An agent that cannot be reached is skipped.
+    pub agent: Option<PathBuf>,
+    /// Only these of the agent's keys are offered (ssh's IdentitiesOnly: the identity files' public keys); None
+    /// offers all of them.
+    pub agent_filter: Option<Vec<amiko_proto::keys::PublicKey>>,
 }
 
 impl ClientConfig {
@@ -68,6 +74,8 @@ impl ClientConfig {
             login_timeout: Some(DEFAULT_LOGIN_TIMEOUT),
             kbd_interactive: None,
             try_none_first: true,
+            agent: crate::agent::env_socket(),
+            agent_filter: None,
         }
     }
 }
@@ -277,6 +285,8 @@ async fn authenticate(u: &mut Unauthenticated, cfg: &ClientConfig) -> Result<()>
         attempts.push(("none", None));
     }
     attempts.extend(cfg.keys.iter().map(|k| ("publickey", Some(k))));
+    // The agent's keys come after the given keys and before passwords (Paramiko's order).
+    let agent_at = attempts.len();
     if cfg.password.is_some() {
         attempts.push(("password", None));
         attempts.push(("keyboard-interactive", None));
@@ -284,7 +294,19 @@ async fn authenticate(u: &mut Unauthenticated, cfg: &ClientConfig) -> Result<()>
         attempts.push(("keyboard-interactive", None));
     }
     let password = cfg.password.as_deref().unwrap_or_default();
-    for (method, key) in attempts {
+    let mut agent_tried = false;
+    for (i, (method, key)) in attempts.into_iter().enumerate() {
+        if i >= agent_at && !agent_tried {
+            agent_tried = true;
+            if let Some(outcome) = try_agent(u, cfg, &allowed).await? {
+                tried.push("publickey");
+                match outcome {
+                    AuthOutcome::Success => return Ok(()),
+                    AuthOutcome::Failure { allowed: methods, .. } if !methods.is_empty() => allowed = methods,
+                    AuthOutcome::Failure { .. } => {}
+                }
+            }
+        }
         if method != "none" && !allowed.iter().any(|m| m == method) {
             continue;
         }
@@ -304,6 +326,16 @@ async fn authenticate(u: &mut Unauthenticated, cfg: &ClientConfig) -> Result<()>
             AuthOutcome::Failure { .. } => {}
         }
     }
+    if !agent_tried {
+        if let Some(outcome) = try_agent(u, cfg, &allowed).await? {
+            tried.push("publickey");
+            match outcome {
+                AuthOutcome::Success => return Ok(()),
+                AuthOutcome::Failure { allowed: methods, .. } if !methods.is_empty() => allowed = methods,
+                AuthOutcome::Failure { .. } => {}
+            }
+        }
+    }
     tried.dedup();
     Err(Error::Auth {
         user: user.to_string(),
@@ -314,4 +346,53 @@ async fn authenticate(u: &mut Unauthenticated, cfg: &ClientConfig) -> Result<()>
         },
         allowed: allowed.join(","),
     })
+}
+
+/// Tries each key of the configured agent that is not among `cfg.keys`, if the server allows publickey. None when
+/// there is no agent, it cannot be reached or it has no keys; otherwise the last outcome.
+async fn try_agent(u: &mut Unauthenticated, cfg: &ClientConfig, allowed: &[String]) -> Result<Option<AuthOutcome>> {
+    let Some(path) = &cfg.agent else { return Ok(None) };
+    if !allowed.iter().any(|m| m == "publickey") {
+        return Ok(None);
+    }
+    let mut agent = match crate::agent::AgentClient::connect(path).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::debug!("no agent: {e}");
+            return Ok(None);
+        }
+    };
+    let ids = match agent.identities().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::debug!("agent: {e}");
+            return Ok(None);
+        }
+    };
+    let mut last = None;
+    for id in ids {
+        if cfg.keys.iter().any(|k| k.public_key() == id.key) {
+            continue;
+        }
+        if cfg.agent_filter.as_ref().is_some_and(|only| !only.contains(&id.key)) {
+            continue;
+        }
+        let outcome = match u.auth_publickey_agent(&cfg.user, &mut agent, &id.key).await {
+            Ok(o) => o,
+            // The agent failed for this key (refused, bad answer): go on with the next, as ssh does.
+            Err(Error::Agent(e)) => {
+                tracing::debug!("agent could not sign with {}: {e}", id.key.fingerprint());
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let done = outcome == AuthOutcome::Success;
+        let no_publickey = matches!(&outcome, AuthOutcome::Failure { allowed, .. }
+            if !allowed.is_empty() && !allowed.iter().any(|m| m == "publickey"));
+        last = Some(outcome);
+        if done || no_publickey {
+            break;
+        }
+    }
+    Ok(last)
 }

@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub events: VecDeque<Event>,
     pub notes: HashMap<ChannelId, ChannelNotes>,
     wakers: Vec<Waker>,
+    /// Client: the local agent socket that forwarded-agent channels are piped to, once forwarding was requested.
+    pub agent_socket: Option<std::path::PathBuf>,
 }
 
 /// What the tasks and handles share.
@@ -60,6 +62,7 @@ impl Shared {
                 events: VecDeque::new(),
                 notes: HashMap::new(),
                 wakers: Vec::new(),
+                agent_socket: None,
             }),
             wake_writer: Notify::new(),
             shutdown: Notify::new(),

@@ -43,6 +43,9 @@ pub enum Error {
     /// Bad local configuration (key file, option).
     #[error("{0}")]
     Config(String),
+    /// The ssh-agent failed, refused, or sent a bad message.
+    #[error("agent: {0}")]
+    Agent(String),
     /// The SFTP server answered with an error status.
     #[error(transparent)]
     Sftp(#[from] crate::sftp::SftpError),

@@ -125,28 +125,43 @@ impl Unauthenticated {
 
     /// Asks with method "none", which tells which methods the server allows (or lets the user in).
     pub async fn auth_none(&mut self, user: &str) -> Result<AuthOutcome> {
-        self.attempt(|c| c.auth_none(user), None, None).await
+        self.attempt(|c| c.auth_none(user), None, None, None).await
     }
 
     /// Tries a password.
     pub async fn auth_password(&mut self, user: &str, password: &str) -> Result<AuthOutcome> {
-        self.attempt(|c| c.auth_password(user, password), None, None).await
+        self.attempt(|c| c.auth_password(user, password), None, None, None)
+            .await
     }
 
     /// Tries a private key (query first, then the signature; rsa-sha2-256/512 from server-sig-algs).
     pub async fn auth_publickey(&mut self, user: &str, key: &PrivateKey) -> Result<AuthOutcome> {
-        self.attempt(|c| c.auth_publickey(user, key.clone()), None, None).await
+        self.attempt(|c| c.auth_publickey(user, key.clone()), None, None, None)
+            .await
+    }
+
+    /// Tries a key held by an ssh-agent: offers it, and if the server would take it, has the agent sign (with
+    /// rsa-sha2-512/256 for RSA keys, as server-sig-algs allows). An agent that fails to sign ends the attempt
+    /// with its error; the connection stays usable for other attempts.
+    pub async fn auth_publickey_agent(
+        &mut self,
+        user: &str,
+        agent: &mut crate::agent::AgentClient,
+        key: &PublicKey,
+    ) -> Result<AuthOutcome> {
+        self.attempt(|c| c.auth_publickey_offer(user, key), None, None, Some(agent))
+            .await
     }
 
     /// Runs keyboard-interactive: each round of prompts goes to `answer`.
     pub async fn auth_keyboard_interactive(&mut self, user: &str, answer: &KbdInteractive) -> Result<AuthOutcome> {
-        self.attempt(|c| c.auth_keyboard_interactive(user), Some(answer), None)
+        self.attempt(|c| c.auth_keyboard_interactive(user), Some(answer), None, None)
             .await
     }
 
     /// Keyboard-interactive answering every prompt with `password` (Paramiko's fallback for password logins).
     pub async fn auth_keyboard_interactive_password(&mut self, user: &str, password: &str) -> Result<AuthOutcome> {
-        self.attempt(|c| c.auth_keyboard_interactive(user), None, Some(password))
+        self.attempt(|c| c.auth_keyboard_interactive(user), None, Some(password), None)
             .await
     }
 
@@ -156,6 +171,7 @@ impl Unauthenticated {
         send: impl FnOnce(&mut Connection) -> amiko_proto::Result<()>,
         answer: Option<&KbdInteractive>,
         password: Option<&str>,
+        mut agent: Option<&mut crate::agent::AgentClient>,
     ) -> Result<AuthOutcome> {
         if self.authenticated {
             return Ok(AuthOutcome::Success);
@@ -183,6 +199,26 @@ impl Unauthenticated {
                     })
                 }
                 Event::Banner(b) => self.banner.get_or_insert_with(String::new).push_str(&b),
+                Event::AuthSignatureRequest { key, algorithm, data } => {
+                    let signed = match agent.as_deref_mut() {
+                        Some(a) => a.sign(&key, &algorithm, &data).await,
+                        None => Err(Error::Agent("no agent to sign with".into())),
+                    };
+                    let mut g = self.shared().lock();
+                    let sent = match signed {
+                        Ok(sig) => g
+                            .conn
+                            .auth_publickey_signature(&sig)
+                            .map_err(|e| Error::Agent(format!("unusable signature: {e}"))),
+                        Err(e) => Err(e),
+                    };
+                    if sent.is_err() {
+                        g.conn.auth_publickey_decline();
+                    }
+                    drop(g);
+                    self.shared().kick();
+                    sent?;
+                }
                 Event::AuthInfoRequest {
                     name,
                     instruction,
@@ -217,6 +253,7 @@ impl Unauthenticated {
                             | Event::AuthSuccess
                             | Event::AuthFailure { .. }
                             | Event::AuthInfoRequest { .. }
+                            | Event::AuthSignatureRequest { .. }
                             | Event::Banner(_)
                     )
                 })?;

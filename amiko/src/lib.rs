@@ -11,6 +11,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod agent;
+mod agent_forward;
 pub mod blocking;
 mod channel;
 mod client;

@@ -3,7 +3,7 @@
 use crate::config::Role;
 use crate::connection::{Connection, Event};
 use crate::error::{Error, Result};
-use crate::keys::PrivateKey;
+use crate::keys::{PrivateKey, PublicKey};
 use crate::wire::{msg, Reader, Writer};
 
 #[derive(Default, PartialEq, Eq, Clone, Copy, Debug)]
@@ -20,6 +20,10 @@ pub(crate) struct ClientAuth {
     state: State,
     in_flight: Option<&'static str>,
     pending_key: Option<(String, PrivateKey, String)>,
+    /// A key offered with `auth_publickey_offer`: (user, key, algorithm). Its private half is elsewhere.
+    pending_external: Option<(String, PublicKey, String)>,
+    /// The server accepted `pending_external`; the application is asked for the signature.
+    awaiting_signature: Option<(String, PublicKey, String)>,
 }
 
 impl ClientAuth {
@@ -73,16 +77,21 @@ impl Connection {
         self.send(&p)
     }
 
-    /// Tries a public key: first asks whether the server would accept it, then signs (RFC 4252 §7). For RSA the
-    /// signature algorithm is the best of rsa-sha2-512/256 that the server lists in server-sig-algs.
-    pub fn auth_publickey(&mut self, user: &str, key: PrivateKey) -> Result<()> {
-        let algs = key.signature_algorithms();
-        let alg = match self.server_sig_algs() {
+    /// The best of a key's signature algorithms (best first) that the server lists in server-sig-algs, else the
+    /// key's first.
+    fn pick_signature_algorithm(&self, algs: &[&str]) -> Result<String> {
+        match self.server_sig_algs() {
             Some(server) => algs.iter().find(|a| server.iter().any(|s| s == *a)).or(algs.first()),
             None => algs.first(),
         }
-        .ok_or_else(|| Error::Key("key has no signature algorithm".into()))?
-        .to_string();
+        .map(|a| a.to_string())
+        .ok_or_else(|| Error::Key("key has no signature algorithm".into()))
+    }
+
+    /// Tries a public key: first asks whether the server would accept it, then signs (RFC 4252 §7). For RSA the
+    /// signature algorithm is the best of rsa-sha2-512/256 that the server lists in server-sig-algs.
+    pub fn auth_publickey(&mut self, user: &str, key: PrivateKey) -> Result<()> {
+        let alg = self.pick_signature_algorithm(&key.signature_algorithms())?;
         self.auth_begin("publickey")?;
         let mut p = Self::auth_request_header(user, "publickey");
         Writer::new(&mut p)
@@ -91,6 +100,57 @@ impl Connection {
             .string(key.public_key().blob());
         self.client_auth.pending_key = Some((user.to_string(), key, alg));
         self.send(&p)
+    }
+
+    /// Offers a public key whose private half the application holds elsewhere (an ssh-agent): if the server would
+    /// accept it, `Event::AuthSignatureRequest` asks for the signature, to be given to
+    /// [`Connection::auth_publickey_signature`]. The algorithm is chosen as for [`Connection::auth_publickey`].
+    pub fn auth_publickey_offer(&mut self, user: &str, key: &PublicKey) -> Result<()> {
+        let alg = self.pick_signature_algorithm(&key.signature_algorithms())?;
+        self.auth_begin("publickey")?;
+        let mut p = Self::auth_request_header(user, "publickey");
+        Writer::new(&mut p).bool(false).string(&alg).string(key.blob());
+        self.client_auth.pending_external = Some((user.to_string(), key.clone(), alg));
+        self.send(&p)
+    }
+
+    /// Sends the signature asked for by `Event::AuthSignatureRequest` (an SSH signature blob: `string algorithm,
+    /// string signature`, as an ssh-agent returns it). It must verify with the offered key and use the algorithm
+    /// asked for: an agent that signs with something else (ssh-rsa with SHA-1, say) is caught here.
+    pub fn auth_publickey_signature(&mut self, signature: &[u8]) -> Result<()> {
+        let (user, key, alg) = self
+            .client_auth
+            .awaiting_signature
+            .take()
+            .ok_or_else(|| Error::Usage("no signature was asked for".into()))?;
+        let sid = self
+            .session_id()
+            .ok_or_else(|| Error::protocol("no session id"))?
+            .to_vec();
+        let data = super::publickey_signed_data(&sid, &user, &alg, key.blob());
+        let checked = key.verify(&data, signature).and_then(|used| match used == alg {
+            true => Ok(()),
+            false => Err(Error::Key(format!("signature made with {used}, not {alg} as asked"))),
+        });
+        if let Err(e) = checked {
+            // The attempt is dropped; another may start (RFC 4252 lets a new request replace one under way).
+            self.client_auth.in_flight = None;
+            return Err(e);
+        }
+        let mut p = Self::auth_request_header(&user, "publickey");
+        Writer::new(&mut p)
+            .bool(true)
+            .string(&alg)
+            .string(key.blob())
+            .string(signature);
+        self.send(&p)
+    }
+
+    /// Gives up the attempt of `Event::AuthSignatureRequest` (the agent could not sign): another attempt may start.
+    pub fn auth_publickey_decline(&mut self) {
+        if self.client_auth.awaiting_signature.take().is_some() {
+            self.client_auth.in_flight = None;
+        }
     }
 
     /// Starts keyboard-interactive (RFC 4256); prompts arrive as `Event::AuthInfoRequest`.
@@ -140,6 +200,8 @@ impl Connection {
                 self.client_auth.state = State::Done;
                 self.client_auth.in_flight = None;
                 self.client_auth.pending_key = None;
+                self.client_auth.pending_external = None;
+                self.client_auth.awaiting_signature = None;
                 self.events.push_back(Event::AuthSuccess);
                 Ok(())
             }
@@ -153,10 +215,13 @@ impl Connection {
                 let partial = r.bool()?;
                 self.client_auth.in_flight = None;
                 self.client_auth.pending_key = None;
+                self.client_auth.pending_external = None;
+                self.client_auth.awaiting_signature = None;
                 self.events.push_back(Event::AuthFailure { methods, partial });
                 Ok(())
             }
             60 => match self.client_auth.in_flight {
+                Some("publickey") if self.client_auth.pending_external.is_some() => self.ask_signature(),
                 Some("publickey") => self.sign_pending_key(),
                 Some("keyboard-interactive") => {
                     let name = r.utf8()?.to_string();
@@ -190,6 +255,25 @@ impl Connection {
             },
             kind => Err(Error::protocol(format!("unexpected authentication message {kind}"))),
         }
+    }
+
+    /// PK_OK for a key whose private half is elsewhere: ask the application to sign.
+    fn ask_signature(&mut self) -> Result<()> {
+        let Some((user, key, alg)) = self.client_auth.pending_external.take() else {
+            return Err(Error::protocol("PK_OK without a key query"));
+        };
+        let sid = self
+            .session_id()
+            .ok_or_else(|| Error::protocol("no session id"))?
+            .to_vec();
+        let data = super::publickey_signed_data(&sid, &user, &alg, key.blob());
+        self.events.push_back(Event::AuthSignatureRequest {
+            key: key.clone(),
+            algorithm: alg.clone(),
+            data,
+        });
+        self.client_auth.awaiting_signature = Some((user, key, alg));
+        Ok(())
     }
 
     fn sign_pending_key(&mut self) -> Result<()> {

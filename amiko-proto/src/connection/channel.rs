@@ -59,10 +59,10 @@ impl RecvBuf {
 pub struct Channel {
     /// Where it stands.
     pub state: ChannelState,
-    remote_id: u32,
+    pub(super) remote_id: u32,
     /// Bytes we may still send.
-    remote_window: u64,
-    remote_max_packet: u32,
+    pub(super) remote_window: u64,
+    pub(super) remote_max_packet: u32,
     /// Bytes the peer may still send us.
     local_window: u32,
     /// Bytes read by the application but not yet granted back.
@@ -85,7 +85,7 @@ pub struct Channel {
 }
 
 impl Channel {
-    fn new(kind: String, state: ChannelState, window: u32) -> Self {
+    pub(super) fn new(kind: String, state: ChannelState, window: u32) -> Self {
         Channel {
             state,
             remote_id: 0,
@@ -129,12 +129,14 @@ impl Channel {
 /// All channels of a connection.
 #[derive(Default)]
 pub(crate) struct ChannelTable {
-    map: HashMap<ChannelId, Channel>,
+    pub(super) map: HashMap<ChannelId, Channel>,
     next_id: ChannelId,
+    /// Client: we asked for agent forwarding, so "auth-agent@openssh.com" channels from the server are wanted.
+    pub(super) agent_requested: bool,
 }
 
 impl ChannelTable {
-    fn insert(&mut self, ch: Channel) -> ChannelId {
+    pub(super) fn insert(&mut self, ch: Channel) -> ChannelId {
         while self.map.contains_key(&self.next_id) {
             self.next_id = self.next_id.wrapping_add(1);
         }
@@ -205,6 +207,10 @@ fn encode_request(w: &mut Writer<'_>, req: &ChannelRequest) -> &'static str {
                 .string("");
             "exit-signal"
         }
+        ChannelRequest::AuthAgent => {
+            w.string(super::agent::AGENT_REQUEST).bool(true);
+            "auth-agent-req"
+        }
         ChannelRequest::Other(name) => {
             w.string(name).bool(true);
             "other"
@@ -242,6 +248,7 @@ fn decode_request(name: &str, r: &mut Reader<'_>) -> Result<ChannelRequest> {
             core_dumped: r.bool()?,
             message: String::from_utf8_lossy(r.string()?).into_owned(),
         },
+        super::agent::AGENT_REQUEST => ChannelRequest::AuthAgent,
         other => ChannelRequest::Other(other.to_string()),
     })
 }
@@ -363,6 +370,7 @@ impl Connection {
         if want_reply {
             self.open_channel(id)?.replies_expected += 1;
         }
+        self.note_agent_request(req);
         self.send(&p)
     }
 
@@ -646,6 +654,9 @@ impl Connection {
         let remote_id = r.u32()?;
         let window = r.u32()?;
         let max_packet = r.u32()?;
+        if kind == super::agent::AGENT_CHANNEL {
+            return self.on_agent_channel_open(remote_id, window, max_packet);
+        }
         let refuse = |this: &mut Self, reason: u32, text: &str| {
             let mut p = Vec::new();
             Writer::new(&mut p)

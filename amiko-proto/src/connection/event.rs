@@ -78,6 +78,8 @@ pub enum ChannelRequest {
         /// Error message.
         message: String,
     },
+    /// auth-agent-req@openssh.com: the client asks the server to forward its ssh-agent (OpenSSH PROTOCOL).
+    AuthAgent,
     /// Any other request (e.g. keepalive@openssh.com); answered with failure if no one handles it.
     Other(String),
 }
@@ -117,6 +119,16 @@ pub enum Event {
         methods: Vec<String>,
         /// Partial success.
         partial: bool,
+    },
+    /// Client: the server accepts the public key offered with `auth_publickey_offer`; sign `data` with the key's
+    /// private half (an ssh-agent, say) using `algorithm` and pass the signature blob to `auth_publickey_signature`.
+    AuthSignatureRequest {
+        /// The key offered.
+        key: PublicKey,
+        /// The signature algorithm to use (rsa-sha2-512/256 for RSA keys).
+        algorithm: String,
+        /// The bytes to sign (RFC 4252 §7).
+        data: Vec<u8>,
     },
     /// Client: keyboard-interactive prompts; answer with `auth_info_response`.
     AuthInfoRequest {

@@ -11,12 +11,14 @@
 //! assert!(hello.starts_with(b"SSH-2.0-amiko_"));
 //! ```
 
+mod agent;
 mod channel;
 mod event;
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
+pub use agent::{AGENT_CHANNEL, AGENT_REQUEST};
 use channel::ChannelTable;
 pub use channel::{Channel, ChannelState};
 pub use event::{AuthMethod, ChannelId, ChannelRequest, Event, PtyRequest};

@@ -9,6 +9,7 @@ The network waits run in Rust with the GIL released; keys, ciphers and key excha
 """
 
 from . import _native
+from .agent import Agent, AgentKey, AgentRequestHandler
 from .channel import Channel, ChannelFile, ChannelStderrFile, ChannelStdinFile
 from .client import AutoAddPolicy, MissingHostKeyPolicy, RejectPolicy, SSHClient, WarningPolicy
 from .config import SSHConfig, SSHConfigDict
@@ -35,12 +36,15 @@ from .ssh_exception import (
 )
 from .transport import SecurityOptions, Transport
 from . import client, channel, config, file, hostkeys, pkey, sftp_attr, sftp_client, sftp_file, ssh_exception  # noqa
-from . import fanout, transport, util  # noqa
+from . import agent, fanout, transport, util  # noqa
 
 __version__ = _native.__version__
 __version_info__ = tuple(int(x) for x in __version__.split(".")[:3])
 
 __all__ = [
+    "Agent",
+    "AgentKey",
+    "AgentRequestHandler",
     "AuthenticationException",
     "AutoAddPolicy",
     "BadAuthenticationType",

@@ -1,5 +1,6 @@
 """Paramiko's ``Channel`` and the file objects of ``exec_command``."""
 
+import os
 import socket
 
 from .file import BufferedFile, ClosingContextManager
@@ -74,6 +75,16 @@ class Channel(ClosingContextManager):
     def invoke_subsystem(self, subsystem):
         self._check()
         self._native.invoke_subsystem(subsystem, self.timeout)
+
+    def request_forward_agent(self, handler):
+        """Asks the server to forward the local ssh-agent to this session (before ``exec_command`` or
+        ``invoke_shell``). amiko pipes the server's agent channels to the agent itself: ``handler`` only names the
+        agent socket (an ``AgentRequestHandler``'s, else ``$SSH_AUTH_SOCK``). Returns whether the server agreed."""
+        self._check()
+        sock = getattr(handler, "_socket", None) or os.environ.get("SSH_AUTH_SOCK")
+        if not sock:
+            raise SSHException("no ssh-agent to forward (SSH_AUTH_SOCK is not set)")
+        return self._native.request_agent_forwarding(sock, self.timeout)
 
     def get_pty(self, term="vt100", width=80, height=24, width_pixels=0, height_pixels=0):
         self._check()

@@ -9,6 +9,7 @@ from binascii import hexlify
 
 from .file import ClosingContextManager
 from .hostkeys import HostKeys
+from .agent import Agent
 from .pkey import PKey
 from .ssh_exception import (
     AuthenticationException,
@@ -138,9 +139,9 @@ class SSHClient(ClosingContextManager):
                 auth_strategy=None):
         """Connects, checks the host key against the known hosts and the policy, and logs in.
 
-        Authentication order as Paramiko: ``pkey``, ``key_filename``, then (``look_for_keys``) ~/.ssh/id_*, then
-        ``password`` (with keyboard-interactive fallback). ``allow_agent`` and ``compress`` are accepted; amiko has
-        no agent client or compression yet.
+        Authentication order as Paramiko: ``pkey``, ``key_filename``, then (``allow_agent``) the keys of the
+        ssh-agent at ``$SSH_AUTH_SOCK``, then (``look_for_keys``) ~/.ssh/id_*, then ``password`` (with
+        keyboard-interactive fallback). ``compress`` is accepted; amiko has no compression yet.
         """
         if not sock:
             errors = {}
@@ -248,6 +249,16 @@ class SSHClient(ClosingContextManager):
                     return
             except (SSHException, IOError) as e:
                 saved_exception = e
+
+        if allow_agent and "publickey" in allowed_types:
+            for key in Agent().get_keys():
+                if "publickey" not in allowed_types:
+                    break
+                try:
+                    if try_key(key):
+                        return
+                except SSHException as e:
+                    saved_exception = e
 
         if look_for_keys and "publickey" in allowed_types:
             for name in ("id_rsa", "id_ecdsa", "id_ed25519"):

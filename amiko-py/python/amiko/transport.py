@@ -230,9 +230,13 @@ class Transport(ClosingContextManager):
         return self._outcome((ok, allowed, partial), "password")
 
     def auth_publickey(self, username, key, event=None):
-        """Logs in with a private key (``PKey``)."""
+        """Logs in with a private key (``PKey``), or a key of the ssh-agent (``AgentKey``), which then signs."""
         self._require_started()
         self._username = username
+        agent = getattr(key, "agent", None)
+        if agent is not None:
+            result = self._native.auth_publickey_agent(username, key._public, agent._socket, self.auth_timeout)
+            return self._outcome(result, "publickey")
         result = self._native.auth_publickey(username, key._native_private(), self.auth_timeout)
         return self._outcome(result, "publickey")
 

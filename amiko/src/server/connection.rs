@@ -277,6 +277,25 @@ fn handle_request(
             }
             ok
         }
+        ChannelRequest::AuthAgent if !s.started() => {
+            if s.agent.is_some() {
+                return true;
+            }
+            if !handler.agent_forwarding(info) {
+                return false;
+            }
+            match crate::agent_forward::AgentListener::start(Arc::downgrade(owner)) {
+                Ok(l) => {
+                    tracing::info!(peer = %info.peer, "agent forwarding at {}", l.path().display());
+                    s.agent = Some(l);
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!("agent forwarding: {e}");
+                    false
+                }
+            }
+        }
         ChannelRequest::WindowChange { cols, rows, .. } => {
             handler.window_change(info, cols, rows);
             s.control(Control::Resize(cols, rows))

@@ -112,6 +112,14 @@ pub trait Handler: Send + Sync + 'static {
         false
     }
 
+    /// A client asks to forward its ssh-agent for a session (ssh -A). True makes the built-in runner give the
+    /// session's processes an SSH_AUTH_SOCK whose connections reach the client's agent; false (the default) refuses,
+    /// as sshd's `AllowAgentForwarding no`. Whoever runs on the server as this user can use the agent while the
+    /// session lasts: allow it only for servers the clients trust.
+    fn agent_forwarding(&self, _info: &SessionInfo) -> bool {
+        false
+    }
+
     /// A subsystem request (e.g. "sftp"). Return true after taking the channel (spawn a task to serve it); false
     /// refuses the request.
     fn subsystem(&self, _info: &SessionInfo, _name: &str, _channel: Channel) -> bool {
@@ -136,6 +144,8 @@ pub struct SimpleAuth {
     pub authorized_keys: Vec<PublicKey>,
     /// Let logged-in users open direct-tcpip channels (ssh -L, -J, -D through this server).
     pub allow_tcp_forwarding: bool,
+    /// Let logged-in users forward their ssh-agent to their sessions (ssh -A).
+    pub allow_agent_forwarding: bool,
 }
 
 impl SimpleAuth {
@@ -159,6 +169,10 @@ pub fn read_authorized_keys(path: &Path) -> crate::Result<Vec<PublicKey>> {
 }
 
 impl Handler for SimpleAuth {
+    fn agent_forwarding(&self, _info: &SessionInfo) -> bool {
+        self.allow_agent_forwarding
+    }
+
     fn direct_tcpip(&self, _info: &SessionInfo, _host: &str, _port: u16) -> bool {
         self.allow_tcp_forwarding
     }

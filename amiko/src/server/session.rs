@@ -31,6 +31,8 @@ pub(super) struct Session {
     pub pty: Option<PtyRequest>,
     pub env: Vec<(String, String)>,
     state: State,
+    /// The forwarded agent's socket, while the session lasts.
+    pub agent: Option<crate::agent_forward::AgentListener>,
 }
 
 fn user_shell() -> String {
@@ -53,7 +55,11 @@ impl Session {
     pub fn start(&mut self, ch: Channel, command: Option<String>) -> bool {
         let (tx, rx) = mpsc::channel(16);
         let pty = self.pty.clone();
-        let env = std::mem::take(&mut self.env);
+        let mut env = std::mem::take(&mut self.env);
+        env.retain(|(k, _)| k != "SSH_AUTH_SOCK");
+        if let Some(a) = &self.agent {
+            env.push(("SSH_AUTH_SOCK".into(), a.path().display().to_string()));
+        }
         let spawned = match &pty {
             Some(p) => spawn_pty(p, &env, command.as_deref()),
             None => spawn_pipes(&env, command.as_deref()),
@@ -110,6 +116,8 @@ fn command_args(command: Option<&str>) -> Vec<String> {
 
 fn spawn_pipes(env: &[(String, String)], command: Option<&str>) -> std::io::Result<Proc> {
     let mut cmd = tokio::process::Command::new(user_shell());
+    // The server's own agent is not the client's: only a forwarded one is named (in `env`).
+    cmd.env_remove("SSH_AUTH_SOCK");
     cmd.args(command_args(command))
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::piped())
@@ -141,6 +149,7 @@ fn spawn_pty(p: &PtyRequest, env: &[(String, String)], command: Option<&str>) ->
     ))
     .map_err(to_io)?;
     let mut cmd = pty_process::Command::new(user_shell())
+        .env_remove("SSH_AUTH_SOCK")
         .args(command_args(command))
         .env("TERM", &p.term)
         .envs(env.iter().map(|(k, v)| (k, v)))

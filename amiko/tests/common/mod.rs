@@ -412,3 +412,100 @@ impl Drop for Dropbear {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A running OpenSSH ssh-agent (`ssh-agent -D -a SOCK`) holding keys added with ssh-add; killed when dropped.
+pub struct SshAgent {
+    pub socket: PathBuf,
+    pub dir: PathBuf,
+    /// Each key added: (private key file, its public key line).
+    pub keys: Vec<(PathBuf, String)>,
+    child: Child,
+}
+
+impl SshAgent {
+    /// Starts an agent and adds a fresh key of each `types` ("ed25519", "ecdsa", "rsa") to it.
+    pub fn start(types: &[&str]) -> Option<SshAgent> {
+        if Command::new("ssh-agent").arg("-h").output().is_err() || Command::new("ssh-add").arg("-h").output().is_err()
+        {
+            missing("OpenSSH ssh-agent and ssh-add")?;
+        }
+        let dir = temp_dir("agent");
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("ssh-agent start");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            assert!(Instant::now() < deadline, "ssh-agent did not make its socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut agent = SshAgent {
+            socket,
+            dir,
+            keys: Vec::new(),
+            child,
+        };
+        for t in types {
+            let path = agent.dir.join(format!("id_{t}"));
+            keygen(&path, t, if *t == "rsa" { Some("3072") } else { None });
+            agent.add(&path);
+        }
+        Some(agent)
+    }
+
+    /// ssh-add a key file.
+    pub fn add(&mut self, path: &Path) {
+        self.add_with(path, &[]);
+    }
+
+    /// ssh-add a key file with options (`-c`: the agent asks for confirmation at each use, which fails without a
+    /// display, so the agent refuses to sign with it).
+    pub fn add_with(&mut self, path: &Path, options: &[&str]) {
+        let out = Command::new("ssh-add")
+            .args(options)
+            .arg(path)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .output()
+            .expect("ssh-add");
+        assert!(
+            out.status.success(),
+            "ssh-add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = std::fs::read_to_string(path.with_extension("pub")).expect("pub key");
+        self.keys.push((path.to_path_buf(), line.trim().to_string()));
+    }
+
+    /// The agent's keys as `ssh-add -l` prints their fingerprints.
+    pub fn fingerprints(&self) -> Vec<String> {
+        self.keys
+            .iter()
+            .map(|(_, line)| amiko::PublicKey::from_openssh(line).expect("pub").fingerprint())
+            .collect()
+    }
+}
+
+impl Drop for SshAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Sshd {
+    /// Authorizes one more public key line for the test user.
+    pub fn authorize(&self, pub_line: &str) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.join("authorized_keys"))
+            .expect("authorized_keys");
+        writeln!(f, "{pub_line}").expect("authorized_keys");
+    }
+}
