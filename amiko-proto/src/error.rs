@@ -153,7 +153,9 @@ impl Error {
     /// The reason code to send in a DISCONNECT for this error, if we should send one.
     pub fn disconnect_reason(&self) -> Option<DisconnectReason> {
         Some(match self {
-            Error::Decode(_) | Error::Protocol(_) | Error::Version(_) => DisconnectReason::ProtocolError,
+            Error::Decode(_) | Error::Protocol(_) => DisconnectReason::ProtocolError,
+            // RFC 4253 §11.1 has a code for a failed version exchange (an SSH-1 peer, a line that is no version).
+            Error::Version(_) => DisconnectReason::ProtocolVersionNotSupported,
             Error::NoCommonAlgorithm { .. } | Error::Kex(_) => DisconnectReason::KeyExchangeFailed,
             Error::Mac => DisconnectReason::MacError,
             Error::HostKey(_) => DisconnectReason::HostKeyNotVerifiable,

@@ -811,3 +811,198 @@ fn tcp_forwarding_is_refused_by_default_and_a_dead_destination_is_reported() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("connect failed"), "{err}");
 }
+
+/// Sends `bytes` on a fresh connection, then reads until the server closes it; returns what came back, or None
+/// when the server kept the connection open for 10 s.
+fn throw(port: u16, bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = t.write_all(bytes);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match t.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return Some(got),
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The reason code of the DISCONNECT among the plaintext packets the server sent (after its version line).
+fn plaintext_disconnect_reason(got: &[u8]) -> Option<u32> {
+    let at = got.windows(2).position(|w| w == b"\r\n")? + 2;
+    let mut rest = got[at..].to_vec();
+    let mut opener = amiko_proto::transport::packet::Opener::new();
+    let mut start = 0;
+    while let Ok(Some(p)) = opener.open(&mut rest[start..]) {
+        let payload = &rest[start + p.payload.start..start + p.payload.end];
+        if payload.first() == Some(&amiko_proto::wire::msg::DISCONNECT) {
+            return Some(u32::from_be_bytes(payload[1..5].try_into().ok()?));
+        }
+        start += p.consumed;
+    }
+    None
+}
+
+/// A client's plaintext flight: version line, then packets.
+fn flight(payloads: &[&[u8]]) -> Vec<u8> {
+    let mut out = b"SSH-2.0-evil\r\n".to_vec();
+    let mut s = amiko_proto::transport::packet::Sealer::new();
+    for p in payloads {
+        s.seal(p, &mut out).unwrap();
+    }
+    out
+}
+
+fn evil_kexinit(kex: &str, cipher: &str) -> Vec<u8> {
+    let init = amiko_proto::transport::negotiate::KexInit {
+        kex: format!("{kex},kex-strict-c-v00@openssh.com"),
+        host_key: "ssh-ed25519".into(),
+        cipher_c2s: cipher.into(),
+        cipher_s2c: cipher.into(),
+        mac_c2s: "hmac-sha2-256".into(),
+        mac_s2c: "hmac-sha2-256".into(),
+        comp_c2s: "none".into(),
+        comp_s2c: "none".into(),
+        ..Default::default()
+    };
+    let mut p = Vec::new();
+    init.encode(&mut p);
+    p
+}
+
+/// A real client engine over a socket; once authentication may start, `bad` goes out as raw payloads and nothing
+/// more is written (not even the engine's own DISCONNECT). Returns whether the server closed the connection.
+fn engine_client_then(port: u16, bad: &[Vec<u8>]) -> bool {
+    use amiko_proto::config::{Config, Role};
+    use amiko_proto::connection::{Connection, Event};
+    let mut t = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut conn = Connection::new(Config::new(Role::Client), vec![]);
+    let mut buf = vec![0u8; 65536];
+    let mut muted = false;
+    loop {
+        while let Some(ev) = conn.poll_event() {
+            match ev {
+                Event::HostKey(_) => conn.accept_host_key().unwrap(),
+                Event::AuthReady if !muted => {
+                    for p in bad {
+                        conn.dangerous_send_raw(p).unwrap();
+                    }
+                    let out = conn.poll_transmit().to_vec();
+                    t.write_all(&out).unwrap();
+                    muted = true;
+                }
+                _ => {}
+            }
+        }
+        if !muted {
+            let out = conn.poll_transmit().to_vec();
+            conn.advance_transmit(out.len());
+            t.write_all(&out).unwrap();
+        }
+        match t.read(&mut buf) {
+            Ok(0) => return muted,
+            // After the bad requests our engine may refuse the server's answers; only the socket matters then.
+            Ok(n) => drop(conn.handle_input(&buf[..n])),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return muted,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn userauth(user: &str, method: &str) -> Vec<u8> {
+    let mut p = Vec::new();
+    amiko_proto::wire::Writer::new(&mut p)
+        .u8(amiko_proto::wire::msg::USERAUTH_REQUEST)
+        .string(user)
+        .string("ssh-connection")
+        .string(method);
+    p
+}
+
+/// The hostile-peer suite over real sockets: each bad input gets its DISCONNECT and a closed connection, while an
+/// OpenSSH session that started before goes on and a new one still logs in.
+#[test]
+fn hostile_inputs_over_tcp_while_openssh_keeps_working() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let session = Command::new("ssh")
+        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
+        .arg(&s.client_key)
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
+        .args(["-p", &s.port.to_string(), "tester@127.0.0.1", "sleep 2; echo survived"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let mut long_line = b"SSH-2.0-".to_vec();
+    long_line.resize(400, b'a');
+    long_line.extend_from_slice(b"\r\n");
+    let mut huge = b"SSH-2.0-evil\r\n".to_vec();
+    huge.extend_from_slice(&[0x7f, 0xff, 0xff, 0xff, 4, 0, 0, 0]);
+    let mut zero_len = b"SSH-2.0-evil\r\n".to_vec();
+    zero_len.extend_from_slice(&[0; 16]);
+    let kexinit = evil_kexinit("curve25519-sha256", "aes128-ctr");
+    let mut zero_point = vec![amiko_proto::wire::msg::KEX_ECDH_INIT];
+    amiko_proto::wire::Writer::new(&mut zero_point).string([0u8; 32]);
+    let mut dh_one = vec![amiko_proto::wire::msg::KEX_ECDH_INIT];
+    amiko_proto::wire::Writer::new(&mut dh_one).mpint_unsigned(&[1]);
+    const VERSION: u32 = 8;
+    const PROTOCOL: u32 = 2;
+    const KEX_FAILED: u32 = 3;
+    let cases: Vec<(&str, Vec<u8>, u32)> = vec![
+        ("version line of 410 bytes", long_line, VERSION),
+        ("SSH-1.5", b"SSH-1.5-old\r\n".to_vec(), VERSION),
+        (
+            "a line before the version",
+            b"hello\r\nSSH-2.0-evil\r\n".to_vec(),
+            VERSION,
+        ),
+        ("NUL in the version", b"SSH-2.0-ev\0il\r\n".to_vec(), VERSION),
+        ("packet length 2^31-1", huge, PROTOCOL),
+        ("packet length 0", zero_len, PROTOCOL),
+        (
+            "IGNORE before a strict KEXINIT (Terrapin)",
+            flight(&[&[amiko_proto::wire::msg::IGNORE, 0, 0, 0, 0], &kexinit]),
+            PROTOCOL,
+        ),
+        ("NEWKEYS before the exchange", flight(&[&kexinit, &[21]]), PROTOCOL),
+        (
+            "no common cipher",
+            flight(&[&evil_kexinit("curve25519-sha256", "evil-cipher")]),
+            KEX_FAILED,
+        ),
+        ("X25519 all-zero point", flight(&[&kexinit, &zero_point]), KEX_FAILED),
+        (
+            "DH public value 1",
+            flight(&[&evil_kexinit("diffie-hellman-group14-sha256", "aes128-ctr"), &dh_one]),
+            KEX_FAILED,
+        ),
+    ];
+    for (name, bytes, reason) in &cases {
+        let got = throw(s.port, bytes).unwrap_or_else(|| panic!("{name}: the server kept the connection open"));
+        assert_eq!(plaintext_disconnect_reason(&got), Some(*reason), "{name}");
+    }
+    // After a real key exchange: methods the server does not offer, past MaxAuthTries, and a change of user.
+    let hostbased: Vec<Vec<u8>> = (0..10).map(|_| userauth("tester", "hostbased")).collect();
+    assert!(
+        engine_client_then(s.port, &hostbased),
+        "unknown methods must count towards MaxAuthTries"
+    );
+    let switch = vec![userauth("tester", "none"), userauth("root", "none")];
+    assert!(
+        engine_client_then(s.port, &switch),
+        "a change of user must end the connection"
+    );
+
+    let out = session.wait_with_output().unwrap();
+    assert_eq!(out.stdout, b"survived\n");
+    assert_eq!(s.ssh(&[], "echo still-serving", b"").stdout, b"still-serving\n");
+}

@@ -17,6 +17,11 @@ pub(crate) struct ServerAuth {
     service_accepted: bool,
     user: Option<String>,
     failures: u32,
+    /// USERAUTH_REQUESTs received: only the very first may be a free "none" probe (as in OpenSSH).
+    attempts: u32,
+    /// The user name of the first request: OpenSSH disconnects when a client switches user between attempts, so
+    /// that per-user limits and lockouts cannot be sidestepped by rotating names on one connection.
+    first_user: Option<String>,
     pending: Option<Pending>,
 }
 
@@ -88,6 +93,16 @@ impl Connection {
             self.disconnect(DisconnectReason::ServiceNotAvailable, "only ssh-connection is served");
             return Ok(());
         }
+        match &self.server_auth.first_user {
+            Some(first) if *first != user => {
+                return Err(Error::protocol(format!(
+                    "change of user name between authentication attempts ({first} -> {user})"
+                )));
+            }
+            Some(_) => {}
+            None => self.server_auth.first_user = Some(user.clone()),
+        }
+        self.server_auth.attempts = self.server_auth.attempts.saturating_add(1);
         let method_name = r.utf8()?;
         let (method, tag, key) = match method_name {
             "none" => (AuthMethod::None, "none", None),
@@ -123,9 +138,10 @@ impl Connection {
             }
             "keyboard-interactive" => (AuthMethod::KeyboardInteractive(None), "keyboard-interactive", None),
             _ => {
+                // A method we do not know still costs an attempt, or a client could probe without limit.
                 self.server_auth.pending = Some(Pending {
                     user,
-                    method: "none",
+                    method: "unknown",
                     key: None,
                 });
                 return self.auth_reject(false);
@@ -154,10 +170,12 @@ impl Connection {
     }
 
     /// Server: refuses the pending request. `partial` means it succeeded but more methods are needed. After
-    /// `max_auth_attempts` failures the connection is closed, as OpenSSH's MaxAuthTries does.
+    /// `max_auth_attempts` failures the connection is closed, as OpenSSH's MaxAuthTries does. Every refused request
+    /// counts except a first "none", which clients send to learn the methods (OpenSSH's rule too).
     pub fn auth_reject(&mut self, partial: bool) -> Result<()> {
         let p = self.server_auth.pending.take();
-        if !partial && p.as_ref().is_some_and(|p| p.method != "none") {
+        let free_probe = self.server_auth.attempts <= 1;
+        if !partial && p.as_ref().is_some_and(|p| p.method != "none" || !free_probe) {
             self.server_auth.failures += 1;
         }
         let methods: Vec<String> = self.cfg.auth_methods.clone();

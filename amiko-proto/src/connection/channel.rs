@@ -4,7 +4,11 @@ use std::collections::HashMap;
 
 use super::{ChannelId, ChannelRequest, Connection, Event, PtyRequest};
 use crate::error::{Error, Result};
+use crate::transport::packet::MAX_PACKET_LEN;
 use crate::wire::{msg, Reader, Writer};
+
+/// Largest data chunk in one CHANNEL_DATA: the packet limit less room for the message header and padding.
+const MAX_CHANNEL_DATA_CHUNK: usize = MAX_PACKET_LEN - 64;
 
 /// Where a channel stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -399,7 +403,11 @@ impl Connection {
         if ch.eof_sent {
             return Err(Error::Usage("channel data after EOF".into()));
         }
-        let max_packet = (ch.remote_max_packet as usize).saturating_sub(16).max(1);
+        // The peer chooses its max packet (up to 2^32-1); our packets must still fit the binary packet limit, or
+        // sealing would fail after the window was already taken.
+        let max_packet = (ch.remote_max_packet as usize)
+            .saturating_sub(16)
+            .clamp(1, MAX_CHANNEL_DATA_CHUNK);
         let n = data.len().min(ch.remote_window.min(usize::MAX as u64) as usize);
         let remote = ch.remote_id;
         ch.remote_window -= n as u64;
@@ -562,7 +570,15 @@ impl Connection {
             }
             msg::CHANNEL_WINDOW_ADJUST => {
                 let add = r.u32()? as u64;
-                ch.remote_window = (ch.remote_window + add).min(u32::MAX as u64);
+                // RFC 4254 §5.2: the window may not grow above 2^32-1; OpenSSH ends the connection when it would.
+                let window = ch.remote_window + add;
+                if window > u32::MAX as u64 {
+                    return Err(Error::protocol(format!(
+                        "window adjust of {add} on channel {id} overflows the window of {}",
+                        ch.remote_window
+                    )));
+                }
+                ch.remote_window = window;
             }
             msg::CHANNEL_DATA | msg::CHANNEL_EXTENDED_DATA => {
                 let code = if kind == msg::CHANNEL_EXTENDED_DATA {

@@ -52,6 +52,9 @@ pub struct Connection {
     pub(crate) hs: Handshake,
     pub(crate) host_keys: Vec<PrivateKey>,
     held: VecDeque<Vec<u8>>,
+    /// Payload bytes in `held`, counted in [`Connection::pending_transmit`] so that drivers stop writing while a
+    /// peer stalls a key exchange.
+    held_bytes: usize,
     pub(crate) events: VecDeque<Event>,
     pub(crate) client_auth: ClientAuth,
     pub(crate) server_auth: ServerAuth,
@@ -82,6 +85,7 @@ impl Connection {
             hs: Handshake::default(),
             host_keys,
             held: VecDeque::new(),
+            held_bytes: 0,
             events: VecDeque::new(),
             client_auth: ClientAuth::default(),
             server_auth: ServerAuth::default(),
@@ -283,6 +287,7 @@ impl Connection {
             if self.held.len() >= MAX_HELD_PAYLOADS {
                 return Err(Error::protocol("too many messages held back during key exchange"));
             }
+            self.held_bytes += payload.len();
             self.held.push_back(payload.to_vec());
             return Ok(());
         }
@@ -303,6 +308,7 @@ impl Connection {
     /// Called when our NEWKEYS went out: the held payloads may go now.
     pub(crate) fn release_held(&mut self) -> Result<()> {
         while let Some(p) = self.held.pop_front() {
+            self.held_bytes -= p.len();
             self.sealer.seal(&p, &mut self.outbuf)?;
         }
         Ok(())
@@ -334,9 +340,16 @@ impl Connection {
         }
     }
 
-    /// How many bytes wait to be written; drivers stop accepting channel data when this is large.
+    /// How many bytes wait to be written, counting messages held back until a key exchange ends; drivers stop
+    /// accepting channel data when this is large (so a peer that stalls a rekey cannot make us buffer without end).
     pub fn pending_transmit(&self) -> usize {
-        self.outbuf.len() - self.out_sent
+        self.outbuf.len() - self.out_sent + self.held_bytes
+    }
+
+    /// Capacity of the input buffer, for the tests that bound memory.
+    #[cfg(test)]
+    pub(crate) fn input_capacity(&self) -> usize {
+        self.inbuf.capacity()
     }
 
     /// The next event, if any.

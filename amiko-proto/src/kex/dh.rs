@@ -62,7 +62,7 @@ fn group_prime(kex: &str) -> BigUint {
 
 /// The group's prime plus `delta` (may be negative), big-endian: for tests of the range check.
 #[cfg(test)]
-pub(super) fn p_plus(kex: &str, delta: i32) -> Vec<u8> {
+pub(crate) fn p_plus(kex: &str, delta: i32) -> Vec<u8> {
     let p = group_prime(kex);
     let v = if delta < 0 {
         p - delta.unsigned_abs()

@@ -6,6 +6,9 @@ mod dh;
 mod ecdh;
 mod mlkem;
 
+#[cfg(test)]
+pub(crate) use dh::p_plus as dh_p_plus;
+
 use aws_lc_rs::digest;
 
 use crate::error::{Error, Result};

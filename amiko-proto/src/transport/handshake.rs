@@ -327,7 +327,9 @@ impl Connection {
             .negotiated
             .clone()
             .ok_or_else(|| Error::protocol("KEX_ECDH_INIT before KEXINIT"))?;
-        if self.hs.keys_out.is_some() {
+        // Once we replied (our NEWKEYS is out) another INIT must not start a second exchange: each one would cost us
+        // a key generation and a host-key signature, and would replace the keys the client is about to use.
+        if self.hs.keys_out.is_some() || self.hs.sent_newkeys {
             return Err(Error::protocol("second KEX_ECDH_INIT"));
         }
         let field = &payload[1..];

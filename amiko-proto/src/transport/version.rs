@@ -14,6 +14,9 @@ pub const MAX_PRE_LINES: usize = 1024;
 #[derive(Debug, Default)]
 pub struct VersionReader {
     lines_seen: usize,
+    /// Bytes at the start of the input already read as lines before the version: the next call resumes there, so
+    /// a banner that arrives in pieces is neither counted nor kept twice.
+    scanned: usize,
     /// Lines before the version, kept for the caller (some servers show a banner here).
     pub pre_lines: Vec<String>,
 }
@@ -21,9 +24,10 @@ pub struct VersionReader {
 impl VersionReader {
     /// Looks for the version line in `buf`. Returns `Ok(None)` when more input is needed, otherwise the version line
     /// without CR LF and the number of bytes consumed. `allow_pre_lines` is true on the client: only servers may send
-    /// lines before the version.
+    /// lines before the version. `buf` is all input since the start of the connection: the bytes of earlier calls
+    /// again, plus what arrived since.
     pub fn read(&mut self, buf: &[u8], allow_pre_lines: bool) -> Result<Option<(String, usize)>> {
-        let mut pos = 0;
+        let mut pos = self.scanned.min(buf.len());
         loop {
             let rest = &buf[pos..];
             let Some(nl) = rest.iter().take(MAX_LINE).position(|&b| b == b'\n') else {
@@ -65,6 +69,7 @@ impl VersionReader {
                 return Err(Error::Version("NUL byte before the version line".into()));
             }
             self.pre_lines.push(String::from_utf8_lossy(line).into_owned());
+            self.scanned = pos;
         }
     }
 }
@@ -105,6 +110,20 @@ mod tests {
     fn endless_pre_version_lines_are_bounded() {
         let many = "x\r\n".repeat(MAX_PRE_LINES + 1);
         assert!(VersionReader::default().read(many.as_bytes(), true).is_err());
+    }
+
+    #[test]
+    fn banner_arriving_line_by_line_is_counted_once() {
+        let mut r = VersionReader::default();
+        let mut input = Vec::new();
+        for i in 0..100 {
+            input.extend_from_slice(format!("line {i}\r\n").as_bytes());
+            assert!(r.read(&input, true).unwrap().is_none());
+        }
+        input.extend_from_slice(b"SSH-2.0-x\r\n");
+        let (v, used) = r.read(&input, true).unwrap().unwrap();
+        assert_eq!((v.as_str(), used), ("SSH-2.0-x", input.len()));
+        assert_eq!(r.pre_lines.len(), 100);
     }
 
     #[test]
