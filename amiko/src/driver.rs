@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub error: Option<Error>,
     pub events: VecDeque<Event>,
     pub notes: HashMap<ChannelId, ChannelNotes>,
+    /// Remote forwarding: replies awaited and where incoming forwarded channels go (see forward.rs).
+    pub forwards: crate::forward::ForwardRouting,
     wakers: Vec<Waker>,
 }
 
@@ -59,6 +61,7 @@ impl Shared {
                 error: None,
                 events: VecDeque::new(),
                 notes: HashMap::new(),
+                forwards: Default::default(),
                 wakers: Vec::new(),
             }),
             wake_writer: Notify::new(),
@@ -138,6 +141,9 @@ impl Inner {
                 }
                 Event::ChannelReply { id, success } => self.notes.entry(id).or_default().replies.push_back(success),
                 Event::ChannelOpened(_) | Event::KexDone => {}
+                ev @ (Event::GlobalReply { .. } | Event::ForwardedChannel { .. }) => {
+                    crate::forward::route(&mut self.conn, &mut self.forwards, ev)
+                }
                 Event::ChannelEof(_) | Event::ChannelClosed(_)
                     if self.conn.role() == amiko_proto::config::Role::Client => {}
                 Event::Closed(e) => {
