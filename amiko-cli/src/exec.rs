@@ -127,24 +127,33 @@ fn credentials(args: &SshArgs, r: crate::opts::Resolved) -> Result<amiko::Client
     Ok(cfg)
 }
 
-/// Connects and starts the -L forwards, which serve for as long as the process runs.
+/// Connects and starts the -L, -R and -D forwards (and those of ssh_config), which serve for as long as the
+/// process runs. Also returns the agent socket to forward to sessions (-A / ForwardAgent), if any.
 async fn connect_and_forward(
     args: &SshArgs,
     destination: &str,
 ) -> Result<(Client, Option<std::path::PathBuf>), String> {
-    let forwards = args
-        .local_forward
-        .iter()
-        .map(|s| crate::forward::LocalForward::parse(s))
+    let r = resolve(args, destination)?;
+    let locals = args.local_forward.iter().chain(&r.local_forwards);
+    let forwards = locals
+        .map(|s| crate::forward::Forward::parse(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let remotes = args.remote_forward.iter().chain(&r.remote_forwards);
+    let remote = remotes
+        .map(|s| crate::forward::Forward::parse_remote(s))
         .collect::<Result<Vec<_>, _>>()?;
     let socks = args
         .dynamic_forward
         .iter()
+        .chain(&r.dynamic_forwards)
         .map(|s| crate::forward::socks::parse(s))
         .collect::<Result<Vec<_>, _>>()?;
     let (client, agent) = connect_full(args, destination).await?;
     for (_, addr) in crate::forward::start(&client, &forwards).await? {
         tracing::info!("forwarding {addr}");
+    }
+    for (_, addr) in crate::forward::start_remote(&client, &remote, args.quiet).await? {
+        tracing::info!("remote forwarding from {addr}");
     }
     for (_, addr) in crate::forward::socks::start(&client, &socks).await? {
         tracing::info!("SOCKS proxy on {addr}");
@@ -296,10 +305,16 @@ impl Drop for RawMode {
     }
 }
 
-/// `amiko forward`: only the -L forwards, until SIGINT/SIGTERM or the connection ends (ssh -N).
+/// `amiko forward`: only the forwards, until SIGINT/SIGTERM or the connection ends (ssh -N).
 pub fn run_forward(args: &SshArgs, destination: &str) -> i32 {
-    if args.local_forward.is_empty() && args.dynamic_forward.is_empty() {
-        eprintln!("amiko: forward needs at least one -L [bind:]port:host:hostport or -D [bind:]port");
+    let from_config = resolve(args, destination)
+        .is_ok_and(|r| !(r.local_forwards.is_empty() && r.remote_forwards.is_empty() && r.dynamic_forwards.is_empty()));
+    if args.local_forward.is_empty()
+        && args.remote_forward.is_empty()
+        && args.dynamic_forward.is_empty()
+        && !from_config
+    {
+        eprintln!("amiko: forward needs at least one -L, -R or -D (or LocalForward/RemoteForward/DynamicForward)");
         return SSH_ERROR;
     }
     runtime().block_on(async {

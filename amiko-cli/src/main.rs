@@ -48,7 +48,7 @@ enum Command {
         /// [user@]host[:port]
         destination: String,
     },
-    /// Forward ports only, no command (as `ssh -N -L ... -D ...`): runs until interrupted.
+    /// Forward ports and sockets only, no command (as `ssh -N -L ... -R ... -D ...`): runs until interrupted.
     Forward {
         #[command(flatten)]
         ssh: opts::SshArgs,

@@ -47,9 +47,15 @@ pub struct SshArgs {
     /// Take the password from this environment variable (never from the command line).
     #[arg(long = "password-env", value_name = "NAME")]
     pub password_env: Option<String>,
-    /// Local forwarding `[bind_address:]port:host:hostport`, repeatable (as ssh's -L).
+    /// Local forwarding `[bind_address:]port:host:hostport`, `[bind_address:]port:remote_socket`,
+    /// `local_socket:host:hostport` or `local_socket:remote_socket`, repeatable (as ssh's -L).
     #[arg(short = 'L', value_name = "SPEC")]
     pub local_forward: Vec<String>,
+    /// Remote forwarding `[bind_address:]port:host:hostport`, `[bind_address:]port:local_socket`,
+    /// `remote_socket:host:hostport` or `remote_socket:local_socket`: the server listens and each connection comes
+    /// back to the local target; port 0 lets the server pick (printed). Repeatable (as ssh's -R).
+    #[arg(short = 'R', value_name = "SPEC")]
+    pub remote_forward: Vec<String>,
     /// Dynamic forwarding `[bind_address:]port`: a SOCKS4/5 proxy through the server, repeatable (as ssh's -D).
     #[arg(short = 'D', value_name = "SPEC")]
     pub dynamic_forward: Vec<String>,
@@ -78,6 +84,13 @@ pub struct Resolved {
     pub proxy_command: Option<String>,
     /// The agent socket to forward to the session (-A / ForwardAgent), if any.
     pub forward_agent: Option<PathBuf>,
+    /// LocalForward, RemoteForward and DynamicForward from ssh_config, as -L/-R/-D specifications (every value
+    /// applies, not only the first).
+    pub local_forwards: Vec<String>,
+    /// See `local_forwards`.
+    pub remote_forwards: Vec<String>,
+    /// See `local_forwards`.
+    pub dynamic_forwards: Vec<String>,
 }
 
 impl Resolved {
@@ -318,10 +331,19 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
     let mut seen = std::collections::HashSet::new();
     let mut batch_mode = false;
     let mut proxy_command: Option<String> = None;
+    let (mut local_forwards, mut remote_forwards, mut dynamic_forwards) = (Vec::new(), Vec::new(), Vec::new());
     for (k, v) in &settings {
         if k == "identityfile" {
             identity_files.push(expand(v));
             continue;
+        }
+        // Forwards accumulate (ssh_config(5)); the config writes "listen target" where -L/-R write "listen:target".
+        let spec = || v.split_whitespace().collect::<Vec<_>>().join(":");
+        match k.as_str() {
+            "localforward" => local_forwards.push(spec()),
+            "remoteforward" => remote_forwards.push(spec()),
+            "dynamicforward" => dynamic_forwards.push(spec()),
+            _ => {}
         }
         if !seen.insert(k.clone()) {
             continue; // first value wins
@@ -446,6 +468,9 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
         jumps,
         proxy_command,
         forward_agent,
+        local_forwards,
+        remote_forwards,
+        dynamic_forwards,
     })
 }
 

@@ -25,13 +25,17 @@ pub struct ServeArgs {
     /// Unauthenticated connections allowed, as sshd's MaxStartups start:rate:full.
     #[arg(long = "max-startups", value_name = "START:RATE:FULL", default_value = "10:30:100")]
     pub max_startups: String,
-    /// Let users forward TCP through the server (ssh -L, -J, -D): direct-tcpip channels. Off by default.
+    /// Let users forward TCP through the server (ssh -L, -J, -D: direct-tcpip channels; ssh -R: listeners on
+    /// loopback). Off by default.
     #[arg(long)]
     pub allow_tcp_forwarding: bool,
     /// Let users forward their ssh-agent into their sessions (ssh -A): SSH_AUTH_SOCK in a private directory for
     /// the session's processes. Off by default.
     #[arg(long)]
     pub allow_agent_forwarding: bool,
+    /// Let users forward Unix sockets through the server (ssh -L port:/socket, ssh -R /socket:...). Off by default.
+    #[arg(long)]
+    pub allow_streamlocal_forwarding: bool,
     /// Only this user may log in.
     #[arg(long)]
     pub user: Option<String>,
@@ -77,6 +81,7 @@ pub fn run(args: ServeArgs) -> i32 {
                 user: args.user.clone(),
                 allow_tcp_forwarding: args.allow_tcp_forwarding,
                 allow_agent_forwarding: args.allow_agent_forwarding,
+                allow_streamlocal_forwarding: args.allow_streamlocal_forwarding,
                 ..Default::default()
             };
             if let Some(f) = &args.authorized_keys {

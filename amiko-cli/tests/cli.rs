@@ -865,3 +865,151 @@ fn exec_logs_in_with_the_agent_and_forwards_it_with_dash_a() {
     assert!(text.contains(&format!("forwardagent {sock}\n")), "{text}");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// `amiko forward -R` (TCP with a port the server picks, and socket to socket), `-L port:/socket`, and the same
+/// from ssh_config's RemoteForward/LocalForward, all through sshd.
+#[test]
+fn forward_remote_ports_and_unix_sockets_through_sshd() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::{UnixListener, UnixStream};
+    let Some(sshd) = Sshd::start_with("AllowTcpForwarding yes\nAllowStreamLocalForwarding yes") else {
+        return;
+    };
+    // sshd binds and connects sockets as the test user: a directory and sockets anyone may use.
+    let dir = common::temp_dir("cli-streamlocal");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in echo.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut &s);
+            });
+        }
+    });
+    let echo_sock = dir.join("echo.sock");
+    let unix = UnixListener::bind(&echo_sock).unwrap();
+    std::fs::set_permissions(&echo_sock, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::thread::spawn(move || {
+        for s in unix.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut &s);
+            });
+        }
+    });
+    let check = |mut r: Box<dyn Read + Send>, mut w: Box<dyn Write + Send>, seed: u8| {
+        let data: Vec<u8> = (0..1u32 << 20).map(|i| (i % 249) as u8 ^ seed).collect();
+        let sent = data.clone();
+        let writer = std::thread::spawn(move || {
+            w.write_all(&sent).unwrap();
+            w
+        });
+        let mut back = vec![0u8; data.len()];
+        r.read_exact(&mut back).unwrap();
+        drop(writer.join().unwrap());
+        assert!(back == data, "echo differs");
+    };
+    let tcp = |port: u16| -> (Box<dyn Read + Send>, Box<dyn Write + Send>) {
+        let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        (Box::new(s.try_clone().unwrap()), Box::new(s))
+    };
+    let unix_conn = |p: &std::path::Path| -> (Box<dyn Read + Send>, Box<dyn Write + Send>) {
+        let s = UnixStream::connect(p).unwrap();
+        (Box::new(s.try_clone().unwrap()), Box::new(s))
+    };
+    let wait = |what: &str, f: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !f() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+
+    let remote_sock = dir.join("remote.sock");
+    let lport = common::free_port();
+    let mut args = exec_args(&sshd);
+    args.pop();
+    let mut child = amiko()
+        .arg("forward")
+        .args(["-R".to_string(), format!("0:127.0.0.1:{echo_port}")])
+        .args([
+            "-R".to_string(),
+            format!("{}:{}", remote_sock.display(), echo_sock.display()),
+        ])
+        .args(["-L".to_string(), format!("{lport}:{}", echo_sock.display())])
+        .args(&args[1..])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As ssh: the port the server picked is printed.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let rport: u16 = line
+        .strip_prefix("Allocated port ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no allocated port in {line:?}"));
+    assert!(line.contains(&format!("127.0.0.1:{echo_port}")), "{line}");
+    wait("the local port", &|| TcpStream::connect(("127.0.0.1", lport)).is_ok());
+    wait("the remote socket", &|| UnixStream::connect(&remote_sock).is_ok());
+    std::thread::scope(|s| {
+        for seed in [1u8, 2] {
+            s.spawn(move || {
+                let (r, w) = tcp(rport);
+                check(r, w, seed)
+            });
+            s.spawn(move || {
+                let (r, w) = tcp(lport);
+                check(r, w, seed + 2)
+            });
+            let rs = remote_sock.clone();
+            s.spawn(move || {
+                let (r, w) = unix_conn(&rs);
+                check(r, w, seed + 4)
+            });
+        }
+    });
+    unsafe_kill(child.id());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    // The same from ssh_config: RemoteForward and LocalForward write "listen target".
+    let (rport2, lport2) = (common::free_port(), common::free_port());
+    let config = dir.join("config");
+    std::fs::write(
+        &config,
+        format!(
+            "Host fwd\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile {}\n  \
+             RemoteForward {rport2} 127.0.0.1:{echo_port}\n  LocalForward {lport2} {}\n",
+            sshd.port,
+            sshd.user,
+            sshd.client_key.display(),
+            sshd.known_hosts.display(),
+            echo_sock.display()
+        ),
+    )
+    .unwrap();
+    let child = amiko()
+        .args(["forward", "-F"])
+        .arg(&config)
+        .arg("fwd")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait("the config's local port", &|| {
+        TcpStream::connect(("127.0.0.1", lport2)).is_ok()
+    });
+    wait("the config's remote port", &|| {
+        TcpStream::connect(("127.0.0.1", rport2)).is_ok()
+    });
+    let (r, w) = tcp(lport2);
+    check(r, w, 9);
+    let (r, w) = tcp(rport2);
+    check(r, w, 10);
+    unsafe_kill(child.id());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -19,7 +19,9 @@ fn delaying_relay(target: u16, one_way: Duration) -> u16 {
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for a in l.incoming().flatten() {
-            let Ok(b) = TcpStream::connect(("127.0.0.1", target)) else { continue };
+            let Ok(b) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
             for (from, to) in [(a.try_clone().unwrap(), b.try_clone().unwrap()), (b, a)] {
                 delay_pump(from, to, one_way);
             }
@@ -91,7 +93,15 @@ fn run_accounts_for_slow_down_silent_and_failing_hosts() {
     let command = "r=$(od -An -N1 -tu1 /dev/urandom | tr -d ' '); echo $r; [ $((r % 3)) -ne 0 ]";
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_amiko"))
-        .args(["run", "-F", "/dev/null", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+        .args([
+            "run",
+            "-F",
+            "/dev/null",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ])
         .arg("-i")
         .arg(&sshd.client_key)
         .args(["-l", &sshd.user, "--hosts"])
@@ -118,7 +128,12 @@ fn run_accounts_for_slow_down_silent_and_failing_hosts() {
             assert!(v["error"].as_str().is_some_and(|e| e.contains("timed out")), "{v}");
             timed_out += 1;
         } else {
-            let r: u32 = v["stdout"].as_str().unwrap().trim().parse().unwrap_or_else(|_| panic!("{v}"));
+            let r: u32 = v["stdout"]
+                .as_str()
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{v}"));
             let want = if r % 3 != 0 { 0 } else { 1 };
             assert_eq!(v["exit_status"], want, "{v}");
             ran += 1;
@@ -126,7 +141,10 @@ fn run_accounts_for_slow_down_silent_and_failing_hosts() {
         }
     }
     assert_eq!((ran, refused, timed_out), (190, 5, 5));
-    assert!(failed_cmd > 0, "no command failed in 190 tries: the random split is broken");
+    assert!(
+        failed_cmd > 0,
+        "no command failed in 190 tries: the random split is broken"
+    );
     assert_eq!(out.status.code(), Some(1), "failures make the exit status non-zero");
     // The silent hosts cost one connect timeout (3 s), run beside the others, not after them.
     assert!(took < Duration::from_secs(30), "took {took:?}");

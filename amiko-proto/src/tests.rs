@@ -285,3 +285,255 @@ fn direct_tcpip_with_a_port_past_65535_or_no_host_is_refused() {
             .any(|e| matches!(e, Event::DirectTcpipRequest { .. })));
     }
 }
+
+use crate::connection::ForwardRequest;
+
+fn forward_requests(events: &[Event]) -> Vec<ForwardRequest> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ForwardRequest { request, .. } => Some(request.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn global_replies(events: &[Event]) -> Vec<(u64, bool, Option<u16>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::GlobalReply {
+                request,
+                success,
+                bound_port,
+            } => Some((*request, *success, *bound_port)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn forwarded(events: &[Event]) -> Vec<(u32, u64, String, u16)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ForwardedChannel {
+                id,
+                forward,
+                originator_host,
+                originator_port,
+            } => Some((*id, *forward, originator_host.clone(), *originator_port)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn remote_tcp_forward_reports_the_bound_port_and_carries_only_its_own_channels() {
+    let mut p = Pair::default_pair();
+    p.authenticate();
+    let fwd = p.client.request_tcpip_forward("localhost", 0).unwrap();
+    let fixed = p.client.request_tcpip_forward("", 7000).unwrap();
+    p.run();
+    assert_eq!(
+        forward_requests(&p.server_events),
+        [
+            ForwardRequest::Tcpip {
+                address: "localhost".into(),
+                port: 0
+            },
+            ForwardRequest::Tcpip {
+                address: "".into(),
+                port: 7000
+            }
+        ]
+    );
+    // Replies go in request order: the bound port for the first, a plain success for the second.
+    p.server.global_reply_bound_port(41234).unwrap();
+    p.server.global_reply(true).unwrap();
+    p.run();
+    assert_eq!(
+        global_replies(&p.client_events),
+        [(fwd, true, Some(41234)), (fixed, true, Some(7000))]
+    );
+
+    // A connection to the forward: the client hears which forward and from where.
+    let sid = p
+        .server
+        .channel_open_forwarded_tcpip("localhost", 41234, ("127.0.0.1", 5555))
+        .unwrap();
+    p.run();
+    let got = forwarded(&p.client_events);
+    assert_eq!(got.len(), 1);
+    assert_eq!((got[0].1, got[0].2.as_str(), got[0].3), (fwd, "127.0.0.1", 5555));
+    p.client.channel_accept(got[0].0).unwrap();
+    p.run();
+    assert!(p.server_events.contains(&Event::ChannelOpened(sid)));
+    p.server.channel_send(sid, b"hello", None).unwrap();
+    p.run();
+    let mut buf = [0u8; 16];
+    assert_eq!(p.client.channel_recv(got[0].0, false, &mut buf).unwrap(), 5);
+    assert_eq!(&buf[..5], b"hello");
+
+    // A port the client never asked for is refused (administratively prohibited) without the application seeing
+    // it; so is the cancelled forward, at once.
+    let stray = p
+        .server
+        .channel_open_forwarded_tcpip("localhost", 22, ("127.0.0.1", 1))
+        .unwrap();
+    p.client.cancel_forward(fwd).unwrap();
+    p.run();
+    let late = p
+        .server
+        .channel_open_forwarded_tcpip("localhost", 41234, ("127.0.0.1", 2))
+        .unwrap();
+    p.run();
+    for id in [stray, late] {
+        assert!(
+            p.server_events
+                .iter()
+                .any(|e| matches!(e, Event::ChannelOpenFailed { id: i, reason: 1, .. } if *i == id)),
+            "{:?}",
+            p.server_events
+        );
+    }
+    assert_eq!(forwarded(&p.client_events).len(), 1);
+    assert!(
+        forward_requests(&p.server_events).contains(&ForwardRequest::CancelTcpip {
+            address: "localhost".into(),
+            port: 41234
+        })
+    );
+    // The forward on "" matches when the server spells the address differently.
+    p.server
+        .channel_open_forwarded_tcpip("0.0.0.0", 7000, ("10.0.0.1", 3))
+        .unwrap();
+    p.run();
+    assert_eq!(forwarded(&p.client_events).last().unwrap().1, fixed);
+}
+
+#[test]
+fn refused_forward_and_a_missing_bound_port_are_failures() {
+    let mut p = Pair::default_pair();
+    p.authenticate();
+    let refused = p.client.request_tcpip_forward("localhost", 80).unwrap();
+    let no_port = p.client.request_tcpip_forward("localhost", 0).unwrap();
+    p.run();
+    p.server.global_reply(false).unwrap();
+    // Success without the port it must carry for a port-0 request.
+    p.server.global_reply(true).unwrap();
+    p.run();
+    assert_eq!(
+        global_replies(&p.client_events),
+        [(refused, false, None), (no_port, false, None)]
+    );
+    assert_eq!(p.client.remote_forwards().count(), 0);
+    p.server
+        .channel_open_forwarded_tcpip("localhost", 80, ("127.0.0.1", 1))
+        .unwrap();
+    p.run();
+    assert!(forwarded(&p.client_events).is_empty());
+}
+
+#[test]
+fn streamlocal_forwards_and_direct_streamlocal() {
+    let mut p = Pair::default_pair();
+    p.authenticate();
+    let fwd = p.client.request_streamlocal_forward("/run/app.sock").unwrap();
+    p.run();
+    assert_eq!(
+        forward_requests(&p.server_events),
+        [ForwardRequest::Streamlocal {
+            path: "/run/app.sock".into()
+        }]
+    );
+    p.server.global_reply(true).unwrap();
+    p.run();
+    assert_eq!(global_replies(&p.client_events), [(fwd, true, None)]);
+    let other = p.server.channel_open_forwarded_streamlocal("/etc/other.sock").unwrap();
+    let ours = p.server.channel_open_forwarded_streamlocal("/run/app.sock").unwrap();
+    p.run();
+    assert!(p
+        .server_events
+        .iter()
+        .any(|e| matches!(e, Event::ChannelOpenFailed { id, reason: 1, .. } if *id == other)));
+    let got = forwarded(&p.client_events);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, fwd);
+    p.client.channel_accept(got[0].0).unwrap();
+    p.run();
+    assert!(p.server_events.contains(&Event::ChannelOpened(ours)));
+
+    let cid = p.client.channel_open_direct_streamlocal("/var/run/db.sock").unwrap();
+    p.run();
+    let sid = p.server_events.iter().find_map(|e| match e {
+        Event::DirectStreamlocalRequest { id, path } if path == "/var/run/db.sock" => Some(*id),
+        _ => None,
+    });
+    p.server
+        .channel_reject(sid.expect("request seen"), 2, "no such socket")
+        .unwrap();
+    p.run();
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::ChannelOpenFailed { id, reason: 2, .. } if *id == cid)));
+    // The roles are enforced on our own side too.
+    assert!(p.client.channel_open_forwarded_tcpip("a", 1, ("b", 2)).is_err());
+    assert!(p.server.request_tcpip_forward("a", 1).is_err());
+    assert!(p.client.channel_open_direct_streamlocal("").is_err());
+}
+
+#[test]
+fn bad_forwarding_fields_are_refused_before_the_application() {
+    use crate::wire::{msg, Writer};
+    let mut p = Pair::default_pair();
+    p.authenticate();
+    let long = "x".repeat(crate::connection::MAX_SOCKET_PATH_LEN + 1);
+    for (name, fields) in [
+        ("tcpip-forward", {
+            let mut b = Vec::new();
+            Writer::new(&mut b).string("localhost").u32(70_000);
+            b
+        }),
+        ("tcpip-forward", {
+            let mut b = Vec::new();
+            Writer::new(&mut b).string("h".repeat(300)).u32(80);
+            b
+        }),
+        ("streamlocal-forward@openssh.com", {
+            let mut b = Vec::new();
+            Writer::new(&mut b).string(&long);
+            b
+        }),
+        ("streamlocal-forward@openssh.com", {
+            let mut b = Vec::new();
+            Writer::new(&mut b).string("a\0b");
+            b
+        }),
+    ] {
+        let mut payload = Vec::new();
+        Writer::new(&mut payload)
+            .u8(msg::GLOBAL_REQUEST)
+            .string(name)
+            .bool(true)
+            .raw(&fields);
+        p.client.dangerous_send_raw(&payload).unwrap();
+    }
+    p.run();
+    assert!(forward_requests(&p.server_events).is_empty(), "{:?}", p.server_events);
+    assert!(!p.client.is_closed() && !p.server.is_closed());
+    // Each was answered with a failure: the client (which did not queue them as its own requests) ignores them.
+    assert!(global_replies(&p.client_events).is_empty());
+    // A direct-streamlocal with an over-long path is refused as "connect failed".
+    let mut extra = Vec::new();
+    Writer::new(&mut extra).string(&long).string("").u32(0);
+    let cid = p
+        .client
+        .channel_open_kind("direct-streamlocal@openssh.com", &extra)
+        .unwrap();
+    p.run();
+    assert!(p
+        .client_events
+        .iter()
+        .any(|e| matches!(e, Event::ChannelOpenFailed { id, reason: 2, .. } if *id == cid)));
+}

@@ -43,6 +43,35 @@ impl Channel {
         Self::wait_open(owner, id).await
     }
 
+    /// Client: opens a "direct-streamlocal@openssh.com" channel to the Unix socket `path` on the server.
+    pub(crate) async fn open_direct_streamlocal(owner: Arc<Owner>, path: &str) -> Result<Channel> {
+        let id = owner
+            .shared
+            .lock()
+            .conn
+            .channel_open_direct_streamlocal(path)
+            .map_err(proto)?;
+        Self::wait_open(owner, id).await
+    }
+
+    /// Server: a channel for a connection to a remote forward (forwarded-tcpip or forwarded-streamlocal).
+    pub(crate) async fn open_forwarded(
+        owner: Arc<Owner>,
+        to: &amiko_proto::connection::ForwardTarget,
+        originator: (&str, u16),
+    ) -> Result<Channel> {
+        use amiko_proto::connection::ForwardTarget;
+        let id = {
+            let mut g = owner.shared.lock();
+            match to {
+                ForwardTarget::Tcp { address, port } => g.conn.channel_open_forwarded_tcpip(address, *port, originator),
+                ForwardTarget::Unix(path) => g.conn.channel_open_forwarded_streamlocal(path),
+            }
+        }
+        .map_err(proto)?;
+        Self::wait_open(owner, id).await
+    }
+
     async fn wait_open(owner: Arc<Owner>, id: ChannelId) -> Result<Channel> {
         owner.shared.kick();
         let ch = Channel { owner, id };

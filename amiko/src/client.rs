@@ -175,6 +175,10 @@ impl Client {
         Client { owner, banner }
     }
 
+    pub(crate) fn owner(&self) -> &Arc<Owner> {
+        &self.owner
+    }
+
     pub(crate) fn shared(&self) -> &Arc<Shared> {
         &self.owner.shared
     }

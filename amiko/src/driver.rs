@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub error: Option<Error>,
     pub events: VecDeque<Event>,
     pub notes: HashMap<ChannelId, ChannelNotes>,
+    /// Remote forwarding: replies awaited and where incoming forwarded channels go (see forward.rs).
+    pub forwards: crate::forward::ForwardRouting,
     wakers: Vec<Waker>,
     /// Client: the local agent socket that forwarded-agent channels are piped to, once forwarding was requested.
     pub agent_socket: Option<std::path::PathBuf>,
@@ -61,6 +63,7 @@ impl Shared {
                 error: None,
                 events: VecDeque::new(),
                 notes: HashMap::new(),
+                forwards: Default::default(),
                 wakers: Vec::new(),
                 agent_socket: None,
             }),
@@ -141,6 +144,9 @@ impl Inner {
                 }
                 Event::ChannelReply { id, success } => self.notes.entry(id).or_default().replies.push_back(success),
                 Event::ChannelOpened(_) | Event::KexDone => {}
+                ev @ (Event::GlobalReply { .. } | Event::ForwardedChannel { .. }) => {
+                    crate::forward::route(&mut self.conn, &mut self.forwards, ev)
+                }
                 Event::ChannelEof(_) | Event::ChannelClosed(_)
                     if self.conn.role() == amiko_proto::config::Role::Client => {}
                 Event::Closed(e) => {

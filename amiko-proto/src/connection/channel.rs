@@ -320,6 +320,21 @@ impl Connection {
         Ok(id)
     }
 
+    /// Records a channel the peer asked to open; it waits for `channel_accept` or `channel_reject`.
+    pub(super) fn insert_peer_channel(
+        &mut self,
+        kind: &str,
+        remote_id: u32,
+        window: u32,
+        max_packet: u32,
+    ) -> ChannelId {
+        let mut ch = Channel::new(kind.into(), ChannelState::PeerOpening, self.cfg.channel_window);
+        ch.remote_id = remote_id;
+        ch.remote_window = window as u64;
+        ch.remote_max_packet = max_packet;
+        self.channels.insert(ch)
+    }
+
     /// Accepts a channel the peer asked to open.
     pub fn channel_accept(&mut self, id: ChannelId) -> Result<()> {
         let (window, max) = (self.cfg.channel_window, self.cfg.channel_max_packet);
@@ -532,10 +547,7 @@ impl Connection {
         let kind = payload[0];
         match kind {
             msg::GLOBAL_REQUEST => return self.handle_global_request(payload),
-            msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => {
-                self.handle_global_reply();
-                return Ok(());
-            }
+            msg::REQUEST_SUCCESS | msg::REQUEST_FAILURE => return self.handle_global_reply(payload),
             msg::CHANNEL_OPEN => return self.on_channel_open(&mut r),
             _ => {}
         }
@@ -672,6 +684,10 @@ impl Connection {
         let max_packet = r.u32()?;
         if kind == super::agent::AGENT_CHANNEL {
             return self.on_agent_channel_open(remote_id, window, max_packet);
+        }
+        // Port forwarding channel types (forwarded-tcpip, streamlocal) live in forward.rs.
+        if self.on_forward_channel_open(&kind, remote_id, window, max_packet, r)? {
+            return Ok(());
         }
         let refuse = |this: &mut Self, reason: u32, text: &str| {
             let mut p = Vec::new();

@@ -3,6 +3,8 @@
 use crate::error::{DisconnectReason, Error};
 use crate::keys::PublicKey;
 
+use super::forward::{ForwardRequest, GlobalRequestId};
+
 /// Identifies a channel on this side of the connection.
 pub type ChannelId = u32;
 
@@ -172,6 +174,44 @@ pub enum Event {
         originator_host: String,
         /// Its port.
         originator_port: u16,
+    },
+    /// Server: the peer asks for a "direct-streamlocal@openssh.com" channel to the Unix socket `path` (ssh -L
+    /// port:/path). Accept with `channel_accept` once connected, or refuse with `channel_reject`.
+    DirectStreamlocalRequest {
+        /// Our id for it.
+        id: ChannelId,
+        /// The socket path on this side.
+        path: String,
+    },
+    /// Client: the server opened a channel for one of our remote forwards ("forwarded-tcpip" or
+    /// "forwarded-streamlocal@openssh.com"); channels for forwards we did not ask for are refused by the engine
+    /// and never appear. Accept with `channel_accept` or refuse with `channel_reject`.
+    ForwardedChannel {
+        /// Our id for it.
+        id: ChannelId,
+        /// The forward: the id returned by `request_tcpip_forward` / `request_streamlocal_forward`.
+        forward: GlobalRequestId,
+        /// Where the connection came from on the server's side ("" for a Unix socket).
+        originator_host: String,
+        /// Its port (0 for a Unix socket).
+        originator_port: u16,
+    },
+    /// Client: the answer to one of our forwarding requests (or a cancellation).
+    GlobalReply {
+        /// The id the request returned.
+        request: GlobalRequestId,
+        /// Whether the server agreed.
+        success: bool,
+        /// For a successful tcpip-forward: the port the server bound.
+        bound_port: Option<u16>,
+    },
+    /// Server: the client asks for a remote forward or to cancel one. If `want_reply`, answer with `global_reply`
+    /// (or `global_reply_bound_port` for a tcpip-forward of port 0).
+    ForwardRequest {
+        /// What is asked.
+        request: ForwardRequest,
+        /// Whether the client waits for an answer.
+        want_reply: bool,
     },
     /// A channel we asked for is open.
     ChannelOpened(ChannelId),

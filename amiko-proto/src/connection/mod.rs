@@ -14,6 +14,7 @@
 mod agent;
 mod channel;
 mod event;
+mod forward;
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -22,6 +23,9 @@ pub use agent::{AGENT_CHANNEL, AGENT_REQUEST};
 use channel::ChannelTable;
 pub use channel::{Channel, ChannelState};
 pub use event::{AuthMethod, ChannelId, ChannelRequest, Event, PtyRequest};
+pub use forward::{
+    ForwardRequest, ForwardTarget, GlobalRequestId, MAX_HOST_LEN, MAX_REMOTE_FORWARDS, MAX_SOCKET_PATH_LEN,
+};
 
 use crate::auth::{ClientAuth, ServerAuth};
 use crate::config::{Config, Role};
@@ -59,11 +63,12 @@ pub struct Connection {
     pub(crate) client_auth: ClientAuth,
     pub(crate) server_auth: ServerAuth,
     pub(crate) channels: ChannelTable,
+    pub(crate) forwards: forward::Forwards,
     pub(crate) scratch: Vec<u8>,
     closed: bool,
     input_seen: bool,
     last_input: Option<Instant>,
-    keepalives_unanswered: u32,
+    pub(crate) keepalives_unanswered: u32,
     pub(crate) now: Option<Instant>,
 }
 
@@ -90,6 +95,7 @@ impl Connection {
             client_auth: ClientAuth::default(),
             server_auth: ServerAuth::default(),
             channels: ChannelTable::default(),
+            forwards: forward::Forwards::default(),
             scratch: Vec::with_capacity(64 * 1024),
             closed: false,
             input_seen: false,
@@ -398,6 +404,9 @@ impl Connection {
                     .string("keepalive@openssh.com")
                     .bool(true);
                 let r = self.send(&p);
+                if r.is_ok() {
+                    self.note_keepalive_sent();
+                }
                 return self.fail_on(r);
             }
         }
@@ -421,6 +430,9 @@ impl Connection {
         let mut r = Reader::new(&payload[1..]);
         let name = r.utf8()?.to_string();
         let want_reply = r.bool()?;
+        if self.cfg.role == Role::Server && self.on_forward_request(&name, want_reply, &mut r)? {
+            return Ok(());
+        }
         if self.cfg.role == Role::Server && !name.starts_with("keepalive@") {
             self.events.push_back(Event::GlobalRequest { name, want_reply });
             return Ok(());
@@ -438,10 +450,5 @@ impl Connection {
         } else {
             msg::REQUEST_FAILURE
         }])
-    }
-
-    pub(crate) fn handle_global_reply(&mut self) {
-        // Our only global requests are keepalives: any answer proves the peer is alive.
-        self.keepalives_unanswered = 0;
     }
 }

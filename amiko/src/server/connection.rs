@@ -47,6 +47,7 @@ pub(super) async fn serve(
     let mut user: Option<String> = None;
     let mut sessions: HashMap<ChannelId, Session> = HashMap::new();
     let mut banner_sent = false;
+    let mut listeners = super::forward::Listeners::default();
     loop {
         let next = shared.wait(|g| g.events.pop_front().map(Ok));
         let ev = if user.is_none() {
@@ -66,6 +67,18 @@ pub(super) async fn serve(
             next.await
         };
         let Ok(ev) = ev else { break };
+        if let Event::ForwardRequest { request, want_reply } = ev {
+            // Binding a listener awaits: handled outside the lock (forward.rs).
+            let info = SessionInfo {
+                user: user.clone().unwrap_or_default(),
+                peer,
+            };
+            let r = super::forward::request(&owner, &handler, &info, &cfg, &mut listeners, request, want_reply).await;
+            if r.is_err() {
+                break;
+            }
+            continue;
+        }
         let mut g = shared.lock();
         let c = &mut g.conn;
         let r = match ev {
@@ -163,6 +176,19 @@ pub(super) async fn serve(
                     c.channel_reject(id, 1, "administratively prohibited")
                 }
             }
+            Event::DirectStreamlocalRequest { id, path } => {
+                let info = SessionInfo {
+                    user: user.clone().unwrap_or_default(),
+                    peer,
+                };
+                if handler.direct_streamlocal(&info, &path) {
+                    tracing::info!(%peer, "direct-streamlocal to {path}");
+                    tokio::spawn(super::forward::direct_streamlocal(owner.clone(), id, path));
+                    Ok(())
+                } else {
+                    c.channel_reject(id, 1, "administratively prohibited")
+                }
+            }
             Event::ChannelEof(id) => {
                 if sessions.contains_key(&id) {
                     handler.channel_eof(&SessionInfo {
@@ -209,6 +235,8 @@ pub(super) async fn serve(
             break;
         }
     }
+    // Remote forward listeners stop with the connection.
+    drop(listeners);
     // Running sessions end with their processes; the connection ends when they are gone.
     for (_, s) in sessions.drain() {
         s.finish().await;

@@ -120,6 +120,25 @@ pub trait Handler: Send + Sync + 'static {
         false
     }
 
+    /// A client asks the server to listen on `address:port` and forward each connection back to it (ssh -R). True
+    /// lets the server bind (loopback only unless `ServerConfig::gateway_ports`); false (the default) refuses, as
+    /// sshd's `AllowTcpForwarding no` or `local`.
+    fn tcpip_forward(&self, _info: &SessionInfo, _address: &str, _port: u16) -> bool {
+        false
+    }
+
+    /// A client asks the server to listen on the Unix socket `path` and forward each connection back to it (ssh -R
+    /// /path:...). False (the default) refuses, as sshd's `AllowStreamLocalForwarding no`.
+    fn streamlocal_forward(&self, _info: &SessionInfo, _path: &str) -> bool {
+        false
+    }
+
+    /// A client asks the server to connect to the Unix socket `path` and carry the stream (ssh -L port:/path).
+    /// False (the default) refuses.
+    fn direct_streamlocal(&self, _info: &SessionInfo, _path: &str) -> bool {
+        false
+    }
+
     /// A subsystem request (e.g. "sftp"). Return true after taking the channel (spawn a task to serve it); false
     /// refuses the request.
     fn subsystem(&self, _info: &SessionInfo, _name: &str, _channel: Channel) -> bool {
@@ -142,10 +161,13 @@ pub struct SimpleAuth {
     pub password: Option<String>,
     /// The accepted keys.
     pub authorized_keys: Vec<PublicKey>,
-    /// Let logged-in users open direct-tcpip channels (ssh -L, -J, -D through this server).
+    /// Let logged-in users forward TCP: direct-tcpip channels (ssh -L, -J, -D through this server) and remote
+    /// forwards (ssh -R).
     pub allow_tcp_forwarding: bool,
     /// Let logged-in users forward their ssh-agent to their sessions (ssh -A).
     pub allow_agent_forwarding: bool,
+    /// Let logged-in users forward Unix sockets both ways (ssh -L port:/path, ssh -R /path:...).
+    pub allow_streamlocal_forwarding: bool,
 }
 
 impl SimpleAuth {
@@ -175,6 +197,18 @@ impl Handler for SimpleAuth {
 
     fn direct_tcpip(&self, _info: &SessionInfo, _host: &str, _port: u16) -> bool {
         self.allow_tcp_forwarding
+    }
+
+    fn tcpip_forward(&self, _info: &SessionInfo, _address: &str, _port: u16) -> bool {
+        self.allow_tcp_forwarding
+    }
+
+    fn streamlocal_forward(&self, _info: &SessionInfo, _path: &str) -> bool {
+        self.allow_streamlocal_forwarding
+    }
+
+    fn direct_streamlocal(&self, _info: &SessionInfo, _path: &str) -> bool {
+        self.allow_streamlocal_forwarding
     }
 
     fn auth_password(&self, user: &str, password: &str) -> AuthDecision {

@@ -15,6 +15,7 @@
 //! is for services, fixtures and tools, not a replacement for a system sshd.
 
 mod connection;
+mod forward;
 mod handler;
 mod session;
 mod sftp;
@@ -51,6 +52,11 @@ pub struct ServerConfig {
     pub max_startups: (usize, u32, usize),
     /// Serve the "sftp" subsystem with this directory as its root (None: no SFTP unless the handler serves it).
     pub sftp_root: Option<std::path::PathBuf>,
+    /// Remote forward listeners (ssh -R, TCP and Unix sockets) one connection may hold at once.
+    pub max_forward_listeners: usize,
+    /// Bind remote TCP forwards on the address the client asks for; false (sshd's GatewayPorts no, the default)
+    /// binds them to loopback whatever was asked.
+    pub gateway_ports: bool,
 }
 
 impl ServerConfig {
@@ -63,6 +69,8 @@ impl ServerConfig {
             max_sessions: 10,
             max_startups: (10, 30, 100),
             sftp_root: None,
+            max_forward_listeners: 16,
+            gateway_ports: false,
         }
     }
 }
