@@ -29,6 +29,9 @@ pub struct RunArgs {
     /// Connect timeout in seconds.
     #[arg(long, default_value_t = 10)]
     pub connect_timeout: u64,
+    /// Give up on a host whose login (key exchange and authentication) takes longer than this many seconds.
+    #[arg(long, default_value_t = 60)]
+    pub login_timeout: u64,
     /// Connection retries per host.
     #[arg(long, default_value_t = 0)]
     pub retries: u32,
@@ -173,6 +176,7 @@ pub fn run(args: RunArgs) -> i32 {
     let opts = FanoutOptions {
         parallel: args.parallel.max(1),
         connect_timeout: Duration::from_secs(args.connect_timeout),
+        login_timeout: Duration::from_secs(args.login_timeout.max(1)),
         command_timeout: args.timeout.map(Duration::from_secs),
         retries: args.retries,
     };

@@ -94,6 +94,7 @@ pub fn run(
         connect_timeout: Duration::from_secs_f64(connect_timeout.max(0.001)),
         command_timeout: timeout.map(|t| Duration::from_secs_f64(t.max(0.001))),
         retries,
+        ..Default::default()
     };
     let order: Vec<String> = targets.iter().map(|t| t.label.clone()).collect();
     let results = py.detach(|| {

@@ -143,6 +143,9 @@ pub struct FanoutOptions {
     pub parallel: usize,
     /// Give up connecting to a host after this long.
     pub connect_timeout: Duration,
+    /// Give up on a host whose handshake (version exchange, key exchange, authentication) is not over after this
+    /// long: a host that accepts and then stalls costs this, not forever.
+    pub login_timeout: Duration,
     /// Give up on a command after this long (None: wait).
     pub command_timeout: Option<Duration>,
     /// Connection attempts beyond the first (a refused or timed-out connect is retried after a short pause).
@@ -154,6 +157,7 @@ impl Default for FanoutOptions {
         FanoutOptions {
             parallel: 64,
             connect_timeout: Duration::from_secs(10),
+            login_timeout: Duration::from_secs(60),
             command_timeout: None,
             retries: 0,
         }
@@ -202,8 +206,7 @@ async fn one_host(
     };
     let mut cfg = cfg;
     cfg.connect_timeout = Some(opts.connect_timeout);
-    // A host that accepts the connection and then stalls counts against the same per-host budget.
-    cfg.login_timeout = Some(opts.connect_timeout);
+    cfg.login_timeout = Some(opts.login_timeout);
     let mut attempt = 0;
     let client = loop {
         match Client::connect(&target.host, target.port, cfg.clone()).await {
