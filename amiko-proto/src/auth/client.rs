@@ -78,7 +78,11 @@ impl Connection {
     pub fn auth_publickey(&mut self, user: &str, key: PrivateKey) -> Result<()> {
         let algs = key.signature_algorithms();
         let alg = match self.server_sig_algs() {
-            Some(server) => algs.iter().find(|a| server.iter().any(|s| s == *a)).or(algs.first()),
+            // server-sig-algs names plain algorithms; a certificate algorithm is allowed when its plain one is.
+            Some(server) => algs
+                .iter()
+                .find(|a| server.iter().any(|s| s == crate::cert::plain_algorithm(a)))
+                .or(algs.first()),
             None => algs.first(),
         }
         .ok_or_else(|| Error::Key("key has no signature algorithm".into()))?

@@ -51,6 +51,12 @@ pub struct ServerConfig {
     pub max_startups: (usize, u32, usize),
     /// Serve the "sftp" subsystem with this directory as its root (None: no SFTP unless the handler serves it).
     pub sftp_root: Option<std::path::PathBuf>,
+    /// CA keys trusted to sign user certificates (sshd's TrustedUserCAKeys). A user certificate signed by one of
+    /// them, valid now, of type user, naming the user as a principal, and with only critical options amiko honours
+    /// (`force-command`, `source-address`) logs the user in without the handler being asked; certificates are
+    /// refused when this is empty. The session then keeps to the certificate: its forced command replaces what the
+    /// client asks to run, and a pty or TCP forwarding needs the `permit-pty` / `permit-port-forwarding` extension.
+    pub trusted_user_ca_keys: Vec<amiko_proto::keys::PublicKey>,
 }
 
 impl ServerConfig {
@@ -63,6 +69,7 @@ impl ServerConfig {
             max_sessions: 10,
             max_startups: (10, 30, 100),
             sftp_root: None,
+            trusted_user_ca_keys: Vec::new(),
         }
     }
 }
