@@ -13,6 +13,13 @@ pub struct ServeArgs {
     /// Host key file (OpenSSH or PEM); generated (and written there) if it does not exist.
     #[arg(long = "host-key")]
     pub host_key: PathBuf,
+    /// An OpenSSH host certificate of the host key (`ssh-keygen -s CA -h`), served besides the plain key to
+    /// clients that ask for certificates (sshd's HostCertificate).
+    #[arg(long = "host-cert")]
+    pub host_cert: Option<PathBuf>,
+    /// CA public keys (one per line) trusted to sign user certificates (sshd's TrustedUserCAKeys).
+    #[arg(long = "trusted-user-ca-keys")]
+    pub trusted_user_ca_keys: Option<PathBuf>,
     /// authorized_keys file for public-key logins.
     #[arg(long = "authorized-keys")]
     pub authorized_keys: Option<PathBuf>,
@@ -90,10 +97,36 @@ pub fn run(args: ServeArgs) -> i32 {
             if let Some(name) = &args.password_env {
                 auth.password = Some(std::env::var(name).map_err(|_| format!("--password-env: ${name} is not set"))?);
             }
-            if auth.password.is_none() && auth.authorized_keys.is_empty() {
-                return Err("no way to log in: give --authorized-keys and/or --password-env".into());
+            let trusted_cas = match &args.trusted_user_ca_keys {
+                Some(f) => {
+                    let cas = read_authorized_keys(f).map_err(|e| e.to_string())?;
+                    if cas.is_empty() {
+                        return Err(format!("--trusted-user-ca-keys: no key in {}", f.display()));
+                    }
+                    cas
+                }
+                None => Vec::new(),
+            };
+            if auth.password.is_none() && auth.authorized_keys.is_empty() && trusted_cas.is_empty() {
+                return Err(
+                    "no way to log in: give --authorized-keys, --trusted-user-ca-keys and/or --password-env".into(),
+                );
             }
-            let mut cfg = ServerConfig::new(vec![key]);
+            let mut host_keys = vec![key.clone()];
+            if let Some(f) = &args.host_cert {
+                let line = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+                let cert = amiko::PublicKey::from_openssh(&line).map_err(|e| format!("{}: {e}", f.display()))?;
+                match cert.certificate() {
+                    Some(c) if c.cert_type == amiko::proto::cert::CertType::Host => {}
+                    _ => return Err(format!("{}: not a host certificate", f.display())),
+                }
+                host_keys.push(
+                    key.with_certificate(cert)
+                        .map_err(|e| format!("{}: {e}", f.display()))?,
+                );
+            }
+            let mut cfg = ServerConfig::new(host_keys);
+            cfg.trusted_user_ca_keys = trusted_cas;
             cfg.sftp_root = args.sftp_root.clone();
             let parts: Vec<&str> = args.max_startups.split(':').collect();
             cfg.max_startups = match parts.as_slice() {

@@ -1013,3 +1013,97 @@ fn forward_remote_ports_and_unix_sockets_through_sshd() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `amiko serve --host-cert --trusted-user-ca-keys`, and `amiko exec` with a user certificate beside its key and a
+/// known_hosts that has only a @cert-authority line.
+#[test]
+fn serve_and_exec_with_certificates() {
+    let dir = common::temp_dir("serve-certs");
+    let keygen = |args: &[&str]| {
+        let out = Command::new("ssh-keygen").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let path = |name: &str| dir.join(name).display().to_string();
+    for name in ["host_ca", "user_ca", "host_key", "id_ed25519"] {
+        keygen(&["-q", "-N", "", "-t", "ed25519", "-f", &path(name)]);
+    }
+    keygen(&[
+        "-q",
+        "-s",
+        &path("host_ca"),
+        "-I",
+        "h",
+        "-h",
+        "-n",
+        "127.0.0.1",
+        "-V",
+        "-5m:+1h",
+        &path("host_key"),
+    ]);
+    keygen(&[
+        "-q",
+        "-s",
+        &path("user_ca"),
+        "-I",
+        "u",
+        "-n",
+        "carol",
+        "-V",
+        "-5m:+1h",
+        &path("id_ed25519"),
+    ]);
+    let port = common::free_port();
+    let mut server = amiko()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--host-key",
+            &path("host_key"),
+        ])
+        .args(["--host-cert", &path("host_key-cert.pub")])
+        .args(["--trusted-user-ca-keys", &path("user_ca.pub")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let ca = std::fs::read_to_string(dir.join("host_ca.pub")).unwrap();
+    std::fs::write(dir.join("kh"), format!("@cert-authority [127.0.0.1]:{port} {ca}")).unwrap();
+    let exec = |user: &str| {
+        amiko()
+            .args([
+                "exec",
+                "-F",
+                "/dev/null",
+                "-p",
+                &port.to_string(),
+                "-i",
+                &path("id_ed25519"),
+            ])
+            .args(["-o", "StrictHostKeyChecking=yes", "-o"])
+            .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
+            .args([&format!("{user}@127.0.0.1"), "--", "echo", "certified"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = exec("carol");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "certified\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!exec("dave").status.success(), "a user the certificate does not name");
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -34,7 +34,18 @@ pub const HOST_KEY_DEFAULT: &[&str] = &[
     "ecdsa-sha2-nistp521",
     "rsa-sha2-512",
     "rsa-sha2-256",
+    // Certificates after the plain keys: a client puts them first only for hosts with a @cert-authority line
+    // in known_hosts (as OpenSSH orders by what it knows), so a plain known_hosts entry keeps working.
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
 ];
+
+/// Publickey signature algorithms the server verifies but amiko cannot produce: FIDO security keys (PROTOCOL.u2f).
+pub const USER_KEY_VERIFY_ONLY: &[&str] = &["sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"];
 
 /// Ciphers, best first (OpenSSH's order).
 pub const CIPHER_DEFAULT: &[&str] = &[

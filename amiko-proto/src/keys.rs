@@ -1,7 +1,9 @@
 //! Public and private keys: parsing with the `ssh-key` crate, signing and verifying with aws-lc-rs.
 //!
 //! Host keys and user keys: ssh-ed25519 (RFC 8709), ecdsa-sha2-nistp256/384/521 (RFC 5656), RSA with
-//! rsa-sha2-256/512 (RFC 8332; ssh-rsa SHA-1 only verified, never produced).
+//! rsa-sha2-256/512 (RFC 8332; ssh-rsa SHA-1 only verified, never produced). OpenSSH certificates of these
+//! (`crate::cert`). Security-key (FIDO) keys sk-ssh-ed25519@openssh.com and sk-ecdsa-sha2-nistp256@openssh.com are
+//! verified only (OpenSSH's PROTOCOL.u2f): signing needs the hardware token.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use aws_lc_rs::rsa::{KeyPairComponents, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use ssh_key::public::KeyData;
 
+use crate::cert::Certificate;
 use crate::error::{Error, Result};
 use crate::wire::{Reader, Writer};
 
@@ -28,16 +31,51 @@ fn type_name(data: &KeyData) -> Option<&'static str> {
             ssh_key::EcdsaCurve::NistP384 => "ecdsa-sha2-nistp384",
             ssh_key::EcdsaCurve::NistP521 => "ecdsa-sha2-nistp521",
         },
+        KeyData::SkEd25519(_) => "sk-ssh-ed25519@openssh.com",
+        KeyData::SkEcdsaSha2NistP256(_) => "sk-ecdsa-sha2-nistp256@openssh.com",
         _ => return None,
     })
 }
 
-/// A public key, kept with its wire blob (RFC 4253 §6.6).
+/// A public key, kept with its wire blob (RFC 4253 §6.6), or an OpenSSH certificate of one.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PublicKey {
     blob: Vec<u8>,
-    /// One of the types [`type_name`] knows (checked when made).
+    /// One of the types [`type_name`] knows (checked when made); for a certificate, the certified key.
     data: KeyData,
+    /// The parsed certificate when the blob is one.
+    cert: Option<Arc<Certificate>>,
+}
+
+/// Flag bit of a security-key signature: the user touched the token (PROTOCOL.u2f, `SSH_SK_USER_PRESENCE_REQD`).
+pub const SK_USER_PRESENCE: u8 = 0x01;
+
+/// Verifies a security-key signature's inner parts: PROTOCOL.u2f has the token sign
+/// `SHA256(application) || flags || counter || SHA256(data)`, and sshd requires the user-presence flag by default.
+fn sk_signed_data(application: &str, data: &[u8], r: &mut Reader<'_>) -> Result<(Vec<u8>, u8)> {
+    let flags = r.u8()?;
+    let counter = r.u32()?;
+    r.finish()?;
+    let mut m = Vec::with_capacity(69);
+    m.extend_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, application.as_bytes()).as_ref());
+    m.push(flags);
+    m.extend_from_slice(&counter.to_be_bytes());
+    m.extend_from_slice(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, data).as_ref());
+    Ok((m, flags))
+}
+
+/// Turns an SSH ECDSA signature (`mpint r, mpint s`) into the fixed-width form aws-lc-rs verifies.
+fn ecdsa_fixed(sig: &[u8], size: usize) -> Result<Vec<u8>> {
+    let mut sr = Reader::new(sig);
+    let (r_, s_) = (sr.mpint_unsigned()?, sr.mpint_unsigned()?);
+    sr.finish()?;
+    if r_.len() > size || s_.len() > size {
+        return Err(Error::Key("ECDSA signature component too long".into()));
+    }
+    let mut fixed = vec![0u8; 2 * size];
+    fixed[size - r_.len()..size].copy_from_slice(r_);
+    fixed[2 * size - s_.len()..].copy_from_slice(s_);
+    Ok(fixed)
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -47,8 +85,23 @@ impl std::fmt::Debug for PublicKey {
 }
 
 impl PublicKey {
-    /// Parses a key blob: ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa; other key types are refused.
+    /// Parses a key blob: ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa, the two security-key types, or an
+    /// OpenSSH certificate of one of them; other key types are refused.
     pub fn from_blob(blob: &[u8]) -> Result<Self> {
+        let kind = Reader::new(blob).utf8().unwrap_or_default();
+        if crate::cert::is_cert_algorithm(kind) {
+            let cert = Certificate::parse(blob)?;
+            return Ok(PublicKey {
+                blob: blob.to_vec(),
+                data: cert.key.data.clone(),
+                cert: Some(Arc::new(cert)),
+            });
+        }
+        Self::from_plain_blob(blob)
+    }
+
+    /// Parses a plain (not certificate) key blob.
+    pub(crate) fn from_plain_blob(blob: &[u8]) -> Result<Self> {
         let key = ssh_key::PublicKey::from_bytes(blob).map_err(key_err)?;
         Self::new(blob.to_vec(), key.key_data().clone())
     }
@@ -57,7 +110,20 @@ impl PublicKey {
         if type_name(&data).is_none() {
             return Err(Error::Key(format!("unsupported key type {}", data.algorithm())));
         }
-        Ok(PublicKey { blob, data })
+        Ok(PublicKey { blob, data, cert: None })
+    }
+
+    /// The certificate, when this key is one.
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.cert.as_deref()
+    }
+
+    /// The plain key: the certified key of a certificate, else the key itself.
+    pub fn plain(&self) -> &PublicKey {
+        match &self.cert {
+            Some(c) => &c.key,
+            None => self,
+        }
     }
 
     fn from_data(data: KeyData) -> Result<Self> {
@@ -70,9 +136,12 @@ impl PublicKey {
         &self.blob
     }
 
-    /// The key type name: `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, ...
+    /// The key type name: `ssh-ed25519`, `ecdsa-sha2-nistp256`, `ssh-rsa`, `ssh-ed25519-cert-v01@openssh.com`, ...
     pub fn key_type(&self) -> &str {
-        type_name(&self.data).unwrap_or_default()
+        match &self.cert {
+            Some(c) => &c.key_type,
+            None => type_name(&self.data).unwrap_or_default(),
+        }
     }
 
     /// Signature algorithms this key can make, best first (as [`PrivateKey::signature_algorithms`]); used when the
@@ -84,20 +153,36 @@ impl PublicKey {
         }
     }
 
-    /// Parses an `authorized_keys` / `.pub` line: `type base64 [comment]`.
+    /// Parses an `authorized_keys` / `.pub` / `-cert.pub` line: `type base64 [comment]`.
     pub fn from_openssh(line: &str) -> Result<Self> {
+        let mut words = line.split_whitespace();
+        if let (Some(kind), Some(b64)) = (words.next(), words.next()) {
+            if crate::cert::is_cert_algorithm(kind) {
+                use base64ct::Encoding;
+                let blob = base64ct::Base64::decode_vec(b64).map_err(key_err)?;
+                let key = Self::from_blob(&blob)?;
+                if key.key_type() != kind {
+                    return Err(Error::Key(format!("{kind} line holds a {}", key.key_type())));
+                }
+                return Ok(key);
+            }
+        }
         let key = ssh_key::PublicKey::from_openssh(line.trim()).map_err(key_err)?;
         Self::from_data(key.key_data().clone())
     }
 
     /// `type base64`, as in known_hosts and authorized_keys.
     pub fn to_openssh(&self) -> String {
+        if self.cert.is_some() {
+            use base64ct::Encoding;
+            return format!("{} {}", self.key_type(), base64ct::Base64::encode_string(&self.blob));
+        }
         ssh_key::PublicKey::from(self.data.clone())
             .to_openssh()
             .unwrap_or_default()
     }
 
-    /// `SHA256:...`, as `ssh-keygen -l` prints it.
+    /// `SHA256:...`, as `ssh-keygen -l` prints it (of the certified key for a certificate, as OpenSSH does).
     pub fn fingerprint(&self) -> String {
         ssh_key::PublicKey::from(self.data.clone())
             .fingerprint(ssh_key::HashAlg::Sha256)
@@ -109,28 +194,43 @@ impl PublicKey {
         let mut r = Reader::new(signature);
         let alg = r.utf8()?.to_string();
         let sig = r.string()?;
-        r.finish()?;
+        if !alg.starts_with("sk-") {
+            r.finish()?; // security-key signatures carry flags and a counter after the signature
+        }
         let bad = |_| Error::Key(format!("{alg} signature does not verify"));
         match (&self.data, alg.as_str()) {
             (KeyData::Ed25519(k), "ssh-ed25519") => signature::UnparsedPublicKey::new(&signature::ED25519, &k.0)
                 .verify(data, sig)
                 .map_err(bad)?,
-            (KeyData::Ecdsa(k), a) if a == self.key_type() => {
+            (KeyData::Ecdsa(k), a) if type_name(&self.data) == Some(a) => {
                 let (alg_v, size): (&'static signature::EcdsaVerificationAlgorithm, usize) = match k.curve() {
                     ssh_key::EcdsaCurve::NistP256 => (&signature::ECDSA_P256_SHA256_FIXED, 32),
                     ssh_key::EcdsaCurve::NistP384 => (&signature::ECDSA_P384_SHA384_FIXED, 48),
                     ssh_key::EcdsaCurve::NistP521 => (&signature::ECDSA_P521_SHA512_FIXED, 66),
                 };
-                let mut sr = Reader::new(sig);
-                let (r_, s_) = (sr.mpint_unsigned()?, sr.mpint_unsigned()?);
-                if r_.len() > size || s_.len() > size {
-                    return Err(Error::Key("ECDSA signature component too long".into()));
-                }
-                let mut fixed = vec![0u8; 2 * size];
-                fixed[size - r_.len()..size].copy_from_slice(r_);
-                fixed[2 * size - s_.len()..].copy_from_slice(s_);
+                let fixed = ecdsa_fixed(sig, size)?;
                 signature::UnparsedPublicKey::new(alg_v, k.as_sec1_bytes())
                     .verify(data, &fixed)
+                    .map_err(bad)?
+            }
+            (KeyData::SkEd25519(k), "sk-ssh-ed25519@openssh.com") => {
+                // The outer reader holds `byte flags, uint32 counter` after the signature string.
+                let (m, flags) = sk_signed_data(k.application(), data, &mut r)?;
+                if flags & SK_USER_PRESENCE == 0 {
+                    return Err(Error::Key("security key signature made without user presence".into()));
+                }
+                signature::UnparsedPublicKey::new(&signature::ED25519, &k.public_key().0)
+                    .verify(&m, sig)
+                    .map_err(bad)?
+            }
+            (KeyData::SkEcdsaSha2NistP256(k), "sk-ecdsa-sha2-nistp256@openssh.com") => {
+                let (m, flags) = sk_signed_data(k.application(), data, &mut r)?;
+                if flags & SK_USER_PRESENCE == 0 {
+                    return Err(Error::Key("security key signature made without user presence".into()));
+                }
+                let fixed = ecdsa_fixed(sig, 32)?;
+                signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, k.ec_point().as_bytes())
+                    .verify(&m, &fixed)
                     .map_err(bad)?
             }
             (KeyData::Rsa(k), a @ ("rsa-sha2-256" | "rsa-sha2-512" | "ssh-rsa")) => {
@@ -152,7 +252,7 @@ impl PublicKey {
             _ => {
                 return Err(Error::Key(format!(
                     "signature algorithm {alg} does not fit a {} key",
-                    self.key_type()
+                    type_name(&self.data).unwrap_or_default()
                 )))
             }
         }
@@ -167,11 +267,14 @@ enum Signer {
     Rsa(RsaKeyPair),
 }
 
-/// A private key that can sign. Cheap to clone.
+/// A private key that can sign, with an OpenSSH certificate of its public key if one was attached. Cheap to clone.
 #[derive(Clone)]
 pub struct PrivateKey {
     signer: Arc<Signer>,
+    /// The plain public key.
     public: PublicKey,
+    /// A certificate of `public`, presented instead of it.
+    cert: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for PrivateKey {
@@ -246,6 +349,7 @@ impl PrivateKey {
         Ok(PrivateKey {
             signer: Arc::new(signer),
             public,
+            cert: None,
         })
     }
 
@@ -277,22 +381,57 @@ impl PrivateKey {
         Self::from_signer(Signer::Rsa(RsaKeyPair::generate(size).map_err(key_err)?))
     }
 
-    /// The public half.
+    /// The public half: the certificate when one is attached, else the plain public key.
     pub fn public_key(&self) -> PublicKey {
-        self.public.clone()
+        self.cert.clone().unwrap_or_else(|| self.public.clone())
     }
 
-    /// Signature algorithms this key produces, best first.
-    pub fn signature_algorithms(&self) -> Vec<&'static str> {
-        match &*self.signer {
-            Signer::Ed25519(_) => vec!["ssh-ed25519"],
-            Signer::Ecdsa(_, name, _) => vec![name],
-            Signer::Rsa(_) => vec!["rsa-sha2-512", "rsa-sha2-256"],
+    /// Attaches a certificate of this key (from a `-cert.pub` file, say): the key then presents the certificate
+    /// and its signature algorithms are the certificate ones. Refused if the certificate is of another key.
+    pub fn with_certificate(&self, cert: PublicKey) -> Result<Self> {
+        match cert.certificate() {
+            Some(c) if c.key == self.public => Ok(PrivateKey {
+                signer: self.signer.clone(),
+                public: self.public.clone(),
+                cert: Some(cert),
+            }),
+            Some(_) => Err(Error::Key("the certificate is of another key".into())),
+            None => Err(Error::Key("not a certificate".into())),
         }
     }
 
-    /// Signs `data`; returns the SSH signature blob (`string algorithm, string signature`).
+    /// The same key without its certificate.
+    pub fn without_certificate(&self) -> Self {
+        PrivateKey {
+            signer: self.signer.clone(),
+            public: self.public.clone(),
+            cert: None,
+        }
+    }
+
+    /// Signature algorithms this key produces, best first (certificate names when a certificate is attached).
+    pub fn signature_algorithms(&self) -> Vec<&'static str> {
+        let plain = match &*self.signer {
+            Signer::Ed25519(_) => vec!["ssh-ed25519"],
+            Signer::Ecdsa(_, name, _) => vec![*name],
+            Signer::Rsa(_) => vec!["rsa-sha2-512", "rsa-sha2-256"],
+        };
+        if self.cert.is_none() {
+            return plain;
+        }
+        plain.into_iter().filter_map(crate::cert::cert_algorithm).collect()
+    }
+
+    /// Signs `data`; returns the SSH signature blob (`string algorithm, string signature`). A certificate
+    /// algorithm signs as its plain algorithm (PROTOCOL.certkeys), and needs a certificate attached.
     pub fn sign(&self, algorithm: &str, data: &[u8]) -> Result<Vec<u8>> {
+        if crate::cert::is_cert_algorithm(algorithm) != self.cert.is_some() {
+            return Err(Error::Key(format!(
+                "cannot sign {algorithm} with a {} key",
+                self.public_key().key_type()
+            )));
+        }
+        let algorithm = crate::cert::plain_algorithm(algorithm);
         let rng = SystemRandom::new();
         let mut out = Vec::with_capacity(600);
         let mut w = Writer::new(&mut out);

@@ -51,10 +51,23 @@ pub enum HostKeyStatus {
         /// That line's key type and fingerprint.
         existing: String,
     },
-    /// The key is marked `@revoked`.
+    /// The key is marked `@revoked` (for a certificate: the certified key or its CA).
     Revoked {
         /// Line number.
         line: usize,
+    },
+    /// A host certificate signed by a `@cert-authority` key for this host, and valid (signature, type, time,
+    /// principal, no critical options). Only [`KnownHosts::check_at`] says this.
+    CertValid {
+        /// The `@cert-authority` line.
+        line: usize,
+    },
+    /// A host certificate signed by a `@cert-authority` key for this host, but not valid; never to be trusted.
+    CertInvalid {
+        /// The `@cert-authority` line.
+        line: usize,
+        /// Why.
+        why: String,
     },
 }
 
@@ -159,8 +172,49 @@ impl KnownHosts {
         KnownHosts { entries }
     }
 
-    /// Looks `key` up for `host:port`.
+    /// Whether a `@cert-authority` line applies to `host:port` (a client then prefers certificate host keys).
+    pub fn has_cert_authority(&self, host: &str, port: u16) -> bool {
+        let label = host_label(host, port);
+        self.entries
+            .iter()
+            .any(|e| e.marker == Marker::CertAuthority && hosts_match(&e.hosts, &label))
+    }
+
+    /// Looks `key` up for `host:port` at Unix time `now`. A host certificate is checked against the
+    /// `@cert-authority` lines for the host (its principals must include `host`, without the port); with no such
+    /// line its certified key is looked up as a plain key, as ssh does. `@revoked` applies to the certified key
+    /// and to the CA key.
+    pub fn check_at(&self, host: &str, port: u16, key: &PublicKey, now: u64) -> HostKeyStatus {
+        let Some(cert) = key.certificate() else {
+            return self.check(host, port, key);
+        };
+        let label = host_label(host, port);
+        let matching: Vec<&Entry> = self.entries.iter().filter(|e| hosts_match(&e.hosts, &label)).collect();
+        if let Some(e) = matching
+            .iter()
+            .find(|e| e.marker == Marker::Revoked && (e.key == *cert.key.plain() || e.key == cert.signature_key))
+        {
+            return HostKeyStatus::Revoked { line: e.line };
+        }
+        let ca = matching
+            .iter()
+            .find(|e| e.marker == Marker::CertAuthority && e.key == cert.signature_key);
+        match ca {
+            Some(e) => match cert.check(crate::cert::CertType::Host, &host.to_ascii_lowercase(), now, None) {
+                Ok(_) => HostKeyStatus::CertValid { line: e.line },
+                Err(why) => HostKeyStatus::CertInvalid {
+                    line: e.line,
+                    why: why.to_string(),
+                },
+            },
+            None => self.check(host, port, &cert.key),
+        }
+    }
+
+    /// Looks `key` up for `host:port`. A certificate is looked up as its certified key (use
+    /// [`KnownHosts::check_at`] to trust certificates through `@cert-authority`).
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> HostKeyStatus {
+        let key = key.plain();
         let label = host_label(host, port);
         let matching: Vec<&Entry> = self.entries.iter().filter(|e| hosts_match(&e.hosts, &label)).collect();
         if let Some(e) = matching.iter().find(|e| e.marker == Marker::Revoked && e.key == *key) {
@@ -182,7 +236,7 @@ impl KnownHosts {
 
     /// The line to add for a host: `host type base64`, or `[host]:port type base64` off port 22.
     pub fn entry_line(host: &str, port: u16, key: &PublicKey) -> String {
-        format!("{} {}", host_label(host, port), key.to_openssh())
+        format!("{} {}", host_label(host, port), key.plain().to_openssh())
     }
 }
 

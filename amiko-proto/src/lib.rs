@@ -11,6 +11,7 @@ pub mod wire;
 
 pub use error::{DecodeError, DisconnectReason, Error, Result};
 pub mod auth;
+pub mod cert;
 pub mod config;
 pub mod connection;
 pub mod kex;
@@ -24,4 +25,6 @@ mod tests;
 mod tests_agent;
 #[cfg(test)]
 mod tests_bad_input;
+#[cfg(test)]
+mod tests_certs;
 pub mod transport;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amiko_proto::config::{Config, Role};
-use amiko_proto::keys::PrivateKey;
+use amiko_proto::keys::{PrivateKey, PublicKey};
 use tokio::net::TcpStream;
 
 use crate::channel::Channel;
@@ -88,16 +88,30 @@ pub fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 
-/// Loads a private key file (OpenSSH or PEM), with a passphrase if it is encrypted.
+/// Loads a private key file (OpenSSH or PEM), with a passphrase if it is encrypted. A certificate beside it
+/// (`FILE-cert.pub`, as ssh loads one) is attached: authentication then offers the certificate first and the
+/// plain key after it.
 pub fn load_key_file(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-    PrivateKey::from_text(&text, passphrase).map_err(|e| {
+    let key = PrivateKey::from_text(&text, passphrase).map_err(|e| {
         Error::Config(format!(
             "{}: {}",
             path.display(),
             e.to_string().trim_start_matches("key error: ")
         ))
-    })
+    })?;
+    let mut cert_path = path.as_os_str().to_owned();
+    cert_path.push("-cert.pub");
+    let cert_path = PathBuf::from(cert_path);
+    match std::fs::read_to_string(&cert_path) {
+        Ok(line) => {
+            let cert =
+                PublicKey::from_openssh(&line).map_err(|e| Error::Config(format!("{}: {e}", cert_path.display())))?;
+            key.with_certificate(cert)
+                .map_err(|e| Error::Config(format!("{}: {e}", cert_path.display())))
+        }
+        Err(_) => Ok(key),
+    }
 }
 
 /// What a command printed and how it ended.
@@ -153,7 +167,16 @@ impl Client {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + 'static,
     {
         let login = async {
-            let mut u = Unauthenticated::start(stream, config.proto.clone()).await?;
+            let mut proto = config.proto.clone();
+            if config.host_keys.has_cert_authority(host, port) {
+                // Certificates first for hosts a CA vouches for (a stable partition keeps each group's order).
+                let (mut certs, plain): (Vec<String>, Vec<String>) = std::mem::take(&mut proto.algorithms.host_key)
+                    .into_iter()
+                    .partition(|a| amiko_proto::cert::is_cert_algorithm(a));
+                certs.extend(plain);
+                proto.algorithms.host_key = certs;
+            }
+            let mut u = Unauthenticated::start(stream, proto).await?;
             if let Err(e) = config.host_keys.check(host, port, u.host_key()) {
                 u.reject_host_key("host key not accepted");
                 return Err(e);
@@ -288,7 +311,18 @@ async fn authenticate(u: &mut Unauthenticated, cfg: &ClientConfig) -> Result<()>
     if cfg.try_none_first {
         attempts.push(("none", None));
     }
-    attempts.extend(cfg.keys.iter().map(|k| ("publickey", Some(k))));
+    // A key with a certificate is offered as the certificate, then as the plain key (as ssh tries both).
+    let plain_keys: Vec<Option<PrivateKey>> = cfg
+        .keys
+        .iter()
+        .map(|k| k.public_key().certificate().map(|_| k.without_certificate()))
+        .collect();
+    for (k, plain) in cfg.keys.iter().zip(&plain_keys) {
+        attempts.push(("publickey", Some(k)));
+        if let Some(p) = plain {
+            attempts.push(("publickey", Some(p)));
+        }
+    }
     // The agent's keys come after the given keys and before passwords (Paramiko's order).
     let agent_at = attempts.len();
     if cfg.password.is_some() {

@@ -36,6 +36,12 @@ pub struct HostKeyCheck {
 }
 
 impl HostKeyCheck {
+    /// Whether known_hosts has a `@cert-authority` line for `host:port`: the client then offers certificate host
+    /// key algorithms first, as ssh orders its HostKeyAlgorithms by what known_hosts can check.
+    pub fn has_cert_authority(&self, host: &str, port: u16) -> bool {
+        KnownHosts::parse(&self.load()).has_cert_authority(host, port)
+    }
+
     fn load(&self) -> String {
         let mut text = self.extra.clone();
         for f in &self.files {
@@ -57,8 +63,18 @@ impl HostKeyCheck {
         } else {
             format!("[{host}]:{port}")
         };
-        match known.check(host, port, key) {
-            HostKeyStatus::Known => Ok(()),
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        match known.check_at(host, port, key, now) {
+            HostKeyStatus::Known | HostKeyStatus::CertValid { .. } => Ok(()),
+            // A certificate from a trusted CA that fails its checks is never accepted, whatever the policy: ssh
+            // refuses it too rather than falling back to the plain key.
+            HostKeyStatus::CertInvalid { line, why } => Err(Error::HostKey(format!(
+                "host certificate for {label} signed by the @cert-authority key of known_hosts line {line} is not \
+                 valid: {why}"
+            ))),
             HostKeyStatus::Revoked { line } => Err(Error::HostKey(format!(
                 "host key for {label} is marked as revoked (line {line}); {} key fingerprint is {fp}",
                 key.key_type()

@@ -30,7 +30,11 @@ async fn every_kex_host_key_cipher_and_mac_interoperates() {
         .collect();
     let mut combos = Vec::new();
     for k in &kex {
-        for h in amiko_proto::config::HOST_KEY_DEFAULT {
+        // Certificate host keys need a HostCertificate: tests/certs.rs covers them.
+        for h in amiko_proto::config::HOST_KEY_DEFAULT
+            .iter()
+            .filter(|h| !amiko_proto::cert::is_cert_algorithm(h))
+        {
             combos.push((*k, *h, "aes128-gcm@openssh.com", "hmac-sha2-256-etm@openssh.com"));
         }
     }

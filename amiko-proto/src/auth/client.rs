@@ -81,7 +81,11 @@ impl Connection {
     /// key's first.
     fn pick_signature_algorithm(&self, algs: &[&str]) -> Result<String> {
         match self.server_sig_algs() {
-            Some(server) => algs.iter().find(|a| server.iter().any(|s| s == *a)).or(algs.first()),
+            // server-sig-algs names plain algorithms; a certificate algorithm is allowed when its plain one is.
+            Some(server) => algs
+                .iter()
+                .find(|a| server.iter().any(|s| s == crate::cert::plain_algorithm(a)))
+                .or(algs.first()),
             None => algs.first(),
         }
         .map(|a| a.to_string())

@@ -123,7 +123,10 @@ impl Connection {
                     let sig = r.string()?;
                     let sid = self.session_id().unwrap_or_default().to_vec();
                     let data = super::publickey_signed_data(&sid, &user, &alg, &blob);
-                    if key.verify(&data, sig).ok().as_deref() != Some(alg.as_str()) {
+                    // A certificate algorithm signs as its plain one; the blob must be a certificate exactly when
+                    // the algorithm names one.
+                    let alg_fits = key.certificate().is_some() == crate::cert::is_cert_algorithm(&alg);
+                    if !alg_fits || key.verify(&data, sig).ok().as_deref() != Some(crate::cert::plain_algorithm(&alg)) {
                         self.server_auth.pending = Some(Pending {
                             user,
                             method: "publickey",

@@ -397,7 +397,11 @@ impl Connection {
         let sig_alg = host_key
             .verify(&h, sig)
             .map_err(|e| Error::Kex(format!("server's signature does not verify: {e}")))?;
-        if sig_alg != n.host_key {
+        // A certificate algorithm signs as its plain one (PROTOCOL.certkeys); the key must be a certificate exactly
+        // when a certificate algorithm was negotiated.
+        if sig_alg != crate::cert::plain_algorithm(&n.host_key)
+            || host_key.certificate().is_some() != crate::cert::is_cert_algorithm(&n.host_key)
+        {
             return Err(Error::Kex(format!(
                 "server signed with {sig_alg}, negotiated {}",
                 n.host_key
@@ -489,7 +493,13 @@ impl Connection {
     }
 
     fn send_ext_info(&mut self) -> Result<()> {
-        let algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT.to_vec();
+        // The publickey signature algorithms the server verifies: plain names only (certificates sign with them).
+        let algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT
+            .iter()
+            .copied()
+            .filter(|a| !crate::cert::is_cert_algorithm(a))
+            .chain(crate::config::USER_KEY_VERIFY_ONLY.iter().copied())
+            .collect();
         let mut p = Vec::new();
         Writer::new(&mut p)
             .u8(msg::EXT_INFO)

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use amiko_proto::cert::{CertType, UserCertRestrictions};
 use amiko_proto::connection::{AuthMethod, ChannelId, ChannelRequest, Connection, Event};
 use amiko_proto::DisconnectReason;
 use tokio::net::TcpStream;
@@ -48,6 +49,8 @@ pub(super) async fn serve(
     let mut sessions: HashMap<ChannelId, Session> = HashMap::new();
     let mut banner_sent = false;
     let mut listeners = super::forward::Listeners::default();
+    // What the accepted user certificate imposes (None: not logged in with a certificate).
+    let mut cert_rules: Option<UserCertRestrictions> = None;
     loop {
         let next = shared.wait(|g| g.events.pop_front().map(Ok));
         let ev = if user.is_none() {
@@ -92,6 +95,20 @@ pub(super) async fn serve(
                 let decision = match &method {
                     AuthMethod::None => handler.auth_none(&u),
                     AuthMethod::Password(p) => handler.auth_password(&u, p),
+                    AuthMethod::PublicKeyQuery(k) | AuthMethod::PublicKey(k) if k.certificate().is_some() => {
+                        match user_certificate(&cfg, k, &u, peer) {
+                            Ok(rules) => {
+                                if matches!(method, AuthMethod::PublicKey(_)) {
+                                    cert_rules = Some(rules);
+                                }
+                                AuthDecision::Accept
+                            }
+                            Err(why) => {
+                                tracing::info!(%peer, user = %u, "user certificate refused: {why}");
+                                AuthDecision::Reject
+                            }
+                        }
+                    }
                     AuthMethod::PublicKeyQuery(k) | AuthMethod::PublicKey(k) => handler.auth_publickey(&u, k),
                     AuthMethod::KeyboardInteractive(None) => {
                         let r = c.auth_info_request("", "", &[("Password: ", false)]);
@@ -149,6 +166,7 @@ pub(super) async fn serve(
                     id,
                     request,
                     cfg.sftp_root.as_ref(),
+                    cert_rules.as_ref(),
                 );
                 let mut g = shared.lock();
                 let r = if want_reply {
@@ -168,7 +186,8 @@ pub(super) async fn serve(
                     user: user.clone().unwrap_or_default(),
                     peer,
                 };
-                if handler.direct_tcpip(&info, &host, port) {
+                let cert_allows = cert_rules.as_ref().is_none_or(|r| r.permit_port_forwarding);
+                if cert_allows && handler.direct_tcpip(&info, &host, port) {
                     tracing::info!(%peer, "direct-tcpip to {host}:{port}");
                     tokio::spawn(forward_tcp(owner.clone(), id, host, port));
                     Ok(())
@@ -244,6 +263,30 @@ pub(super) async fn serve(
     drop(owner);
 }
 
+/// Checks a user certificate against the trusted CAs, for `user` connecting from `peer`.
+fn user_certificate(
+    cfg: &ServerConfig,
+    key: &amiko_proto::keys::PublicKey,
+    user: &str,
+    peer: SocketAddr,
+) -> Result<UserCertRestrictions, String> {
+    let cert = key.certificate().ok_or("not a certificate")?;
+    if !cfg.trusted_user_ca_keys.contains(&cert.signature_key) {
+        return Err(format!(
+            "signed by {} {}, not a trusted CA",
+            cert.signature_key.key_type(),
+            cert.signature_key.fingerprint()
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    cert.check(CertType::User, user, now, Some(peer.ip()))
+        .map_err(|e| e.to_string())
+}
+
+#[allow(clippy::too_many_arguments)]
 fn handle_request(
     owner: &Arc<Owner>,
     handler: &Arc<dyn Handler>,
@@ -252,9 +295,30 @@ fn handle_request(
     id: ChannelId,
     request: ChannelRequest,
     sftp_root: Option<&std::path::PathBuf>,
+    cert_rules: Option<&UserCertRestrictions>,
 ) -> bool {
     let Some(s) = sessions.get_mut(&id) else { return false };
+    // A certificate's force-command runs instead of whatever the client asks (exec, shell or subsystem), through
+    // the built-in runner, with the request in SSH_ORIGINAL_COMMAND as sshd sets it.
+    if let Some(forced) = cert_rules.and_then(|r| r.force_command.clone()) {
+        let original = match &request {
+            ChannelRequest::Exec(cmd) => Some(Some(cmd.clone())),
+            ChannelRequest::Shell => Some(None),
+            ChannelRequest::Subsystem(name) => Some(Some(name.clone())),
+            _ => None,
+        };
+        if let Some(original) = original {
+            if s.started() {
+                return false;
+            }
+            if let Some(cmd) = original {
+                s.env.push(("SSH_ORIGINAL_COMMAND".into(), cmd));
+            }
+            return s.start(crate::Channel::from_id(owner.clone(), id), Some(forced));
+        }
+    }
     match request {
+        ChannelRequest::Pty(_) if cert_rules.is_some_and(|r| !r.permit_pty) => false,
         ChannelRequest::Pty(p) if !s.started() => {
             let ok = handler.pty_request(info, &p);
             if ok {

@@ -57,6 +57,12 @@ pub struct ServerConfig {
     /// Bind remote TCP forwards on the address the client asks for; false (sshd's GatewayPorts no, the default)
     /// binds them to loopback whatever was asked.
     pub gateway_ports: bool,
+    /// CA keys trusted to sign user certificates (sshd's TrustedUserCAKeys). A user certificate signed by one of
+    /// them, valid now, of type user, naming the user as a principal, and with only critical options amiko honours
+    /// (`force-command`, `source-address`) logs the user in without the handler being asked; certificates are
+    /// refused when this is empty. The session then keeps to the certificate: its forced command replaces what the
+    /// client asks to run, and a pty or TCP forwarding needs the `permit-pty` / `permit-port-forwarding` extension.
+    pub trusted_user_ca_keys: Vec<amiko_proto::keys::PublicKey>,
 }
 
 impl ServerConfig {
@@ -71,6 +77,7 @@ impl ServerConfig {
             sftp_root: None,
             max_forward_listeners: 16,
             gateway_ports: false,
+            trusted_user_ca_keys: Vec::new(),
         }
     }
 }
