@@ -21,5 +21,7 @@ pub mod sftp;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_algs;
+#[cfg(test)]
 mod tests_bad_input;
 pub mod transport;
