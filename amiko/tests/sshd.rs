@@ -18,29 +18,42 @@ async fn connect(sshd: &Sshd, c: ClientConfig) -> amiko::Result<Client> {
     Client::connect("127.0.0.1", sshd.port, c).await
 }
 
+/// Every key exchange, host key algorithm, cipher and MAC amiko has, the opt-in legacy ones included, against
+/// sshd with those enabled (its defaults leave out the SHA-1 methods, ssh-rsa and CBC, as amiko's do).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kex_host_key_cipher_and_mac_interoperates() {
-    let Some(sshd) = Sshd::start_with("KexAlgorithms +diffie-hellman-group14-sha256") else {
+    let Some(sshd) = Sshd::start_with(
+        "KexAlgorithms +diffie-hellman-group14-sha256,diffie-hellman-group14-sha1,diffie-hellman-group1-sha1,\
+         diffie-hellman-group-exchange-sha1\n\
+         HostKeyAlgorithms +ssh-rsa\n\
+         Ciphers +aes128-cbc,aes192-cbc,aes256-cbc\n\
+         MACs +hmac-sha1-etm@openssh.com",
+    ) else {
         return;
     };
-    let kex: Vec<&str> = amiko_proto::config::KEX_DEFAULT
+    let kex: Vec<&str> = amiko_proto::config::KEX_SUPPORTED
         .iter()
         .copied()
         .filter(|k| *k != "mlkem768x25519-sha256") // Debian 12's OpenSSH 9.2 has no ML-KEM
         .collect();
     let mut combos = Vec::new();
     for k in &kex {
-        for h in amiko_proto::config::HOST_KEY_DEFAULT {
+        for h in amiko_proto::config::HOST_KEY_SUPPORTED {
             combos.push((*k, *h, "aes128-gcm@openssh.com", "hmac-sha2-256-etm@openssh.com"));
         }
     }
-    for c in amiko_proto::config::CIPHER_DEFAULT {
-        for m in amiko_proto::config::MAC_DEFAULT {
+    for c in amiko_proto::config::CIPHER_SUPPORTED {
+        for m in amiko_proto::config::MAC_SUPPORTED {
             if amiko_proto::transport::cipher::is_aead(c) && *m != "hmac-sha2-256" {
                 continue; // the MAC is not used with AEAD ciphers: once is enough
             }
             combos.push(("curve25519-sha256", "ssh-ed25519", *c, *m));
         }
+    }
+    // The group exchange with the strongest ciphers: the client asks for 8192 bits (OpenSSH's dh_estimate), and
+    // sshd answers from /etc/ssh/moduli.
+    for c in ["chacha20-poly1305@openssh.com", "aes256-cbc"] {
+        combos.push(("diffie-hellman-group-exchange-sha256", "ssh-ed25519", c, "hmac-sha2-512"));
     }
     for (k, h, c, m) in combos {
         let mut cfg = config(&sshd);
