@@ -147,26 +147,49 @@ fn openssh_client_runs_commands_with_every_algorithm() {
     if !ssh_available() {
         return;
     }
-    let s = start(|_| {}, keys_only);
+    // The server has the opt-in legacy algorithms enabled too, as an operator would with `+`.
+    let s = start(
+        |c| {
+            use amiko_proto::config::AlgorithmKind;
+            let a = &mut c.proto.algorithms;
+            a.apply(
+                AlgorithmKind::Kex,
+                "+diffie-hellman-group14-sha1,diffie-hellman-group1-sha1,diffie-hellman-group-exchange-sha1",
+            )
+            .unwrap();
+            a.apply(AlgorithmKind::Cipher, "+aes128-cbc,aes192-cbc,aes256-cbc")
+                .unwrap();
+            a.apply(AlgorithmKind::Mac, "+hmac-sha1-etm@openssh.com").unwrap();
+        },
+        keys_only,
+    );
     let out = s.ssh(&[], "echo out; echo err >&2; exit 3", b"");
     assert_eq!(
         (out.stdout.as_slice(), out.stderr.as_slice(), out.status.code()),
         (&b"out\n"[..], &b"err\n"[..], Some(3))
     );
-    for kex in [
-        "curve25519-sha256",
-        "ecdh-sha2-nistp256",
-        "ecdh-sha2-nistp384",
-        "ecdh-sha2-nistp521",
-        "diffie-hellman-group14-sha256",
-        "diffie-hellman-group16-sha512",
-        "diffie-hellman-group18-sha512",
-    ] {
-        let out = s.ssh(&["-o", &format!("KexAlgorithms={kex}")], "echo $((1+1))", b"");
-        assert_eq!(out.stdout, b"2\n", "{kex}: {}", String::from_utf8_lossy(&out.stderr));
+    for kex in amiko_proto::config::KEX_SUPPORTED {
+        if *kex == "mlkem768x25519-sha256" {
+            continue; // Debian 12's OpenSSH 9.2 client has no ML-KEM
+        }
+        // The group exchange with a strong cipher (the client asks for 8192 bits, served from /etc/ssh/moduli
+        // or RFC 3526 group 18) and a weaker one (3072 bits asked for).
+        for cipher in ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"] {
+            let out = s.ssh(
+                &["-o", &format!("KexAlgorithms={kex}"), "-c", cipher],
+                "echo $((1+1))",
+                b"",
+            );
+            assert_eq!(
+                out.stdout,
+                b"2\n",
+                "{kex} {cipher}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
-    for c in amiko_proto::config::CIPHER_DEFAULT {
-        for m in amiko_proto::config::MAC_DEFAULT {
+    for c in amiko_proto::config::CIPHER_SUPPORTED {
+        for m in amiko_proto::config::MAC_SUPPORTED {
             let out = s.ssh(&["-c", c, "-m", m], "echo ok", b"");
             assert_eq!(out.stdout, b"ok\n", "{c} {m}: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -810,4 +833,56 @@ fn tcp_forwarding_is_refused_by_default_and_a_dead_destination_is_reported() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("connect failed"), "{err}");
+}
+
+/// The server reads its group-exchange groups from a moduli file (OpenSSH's format) and falls back to the RFC 3526
+/// groups without one; OpenSSH's ssh completes the group exchange either way.
+#[test]
+fn group_exchange_reads_the_moduli_file_and_falls_back() {
+    use amiko::server::read_moduli;
+    assert!(read_moduli(std::path::Path::new("/nonexistent/moduli"))
+        .unwrap()
+        .is_empty());
+    let system = std::path::Path::new("/etc/ssh/moduli");
+    let dir = common::temp_dir("amiko-moduli");
+    let custom = dir.join("moduli");
+    if system.exists() {
+        let groups = read_moduli(system).unwrap();
+        assert!(groups.len() > 10, "{}", groups.len());
+        assert!(groups.iter().all(|g| (2048..=8192).contains(&g.bits())));
+        // Only the 6144-bit lines: what the server may then choose.
+        let text = std::fs::read_to_string(system).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.split_whitespace().nth(4) == Some("6143"))
+            .collect();
+        std::fs::write(&custom, lines.join("\n")).unwrap();
+        let groups = read_moduli(&custom).unwrap();
+        assert_eq!(groups.len(), lines.len());
+        assert!(groups.iter().all(|g| g.bits() == 6144));
+    }
+    if !ssh_available() {
+        return;
+    }
+    for file in [custom, dir.join("missing")] {
+        let s = start(|c| c.moduli_file = Some(file.clone()), keys_only);
+        let out = s.ssh(
+            &[
+                "-o",
+                "KexAlgorithms=diffie-hellman-group-exchange-sha256",
+                "-c",
+                "aes128-gcm@openssh.com",
+            ],
+            "echo gex",
+            b"",
+        );
+        assert_eq!(
+            out.stdout,
+            b"gex\n",
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -53,7 +53,12 @@ async fn every_kex_host_key_cipher_and_mac_interoperates() {
     // The group exchange with the strongest ciphers: the client asks for 8192 bits (OpenSSH's dh_estimate), and
     // sshd answers from /etc/ssh/moduli.
     for c in ["chacha20-poly1305@openssh.com", "aes256-cbc"] {
-        combos.push(("diffie-hellman-group-exchange-sha256", "ssh-ed25519", c, "hmac-sha2-512"));
+        combos.push((
+            "diffie-hellman-group-exchange-sha256",
+            "ssh-ed25519",
+            c,
+            "hmac-sha2-512",
+        ));
     }
     for (k, h, c, m) in combos {
         let mut cfg = config(&sshd);
