@@ -886,3 +886,51 @@ fn group_exchange_reads_the_moduli_file_and_falls_back() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Dropbear's client against amiko's server limited to each algorithm both have that amiko keeps opt-in or added
+/// late (Debian 12's dropbear 2022.83 has diffie-hellman-group14-sha1 but no sntrup761, group exchange or CBC).
+#[test]
+fn dbclient_uses_group14_sha1_with_amiko_server() {
+    if !std::path::Path::new("/usr/bin/dbclient").exists() || !std::path::Path::new("/usr/bin/dropbearkey").exists() {
+        common::missing("dropbear's dbclient and dropbearkey");
+        return;
+    }
+    let dir = common::temp_dir("amiko-dbclient");
+    let key = dir.join("id_dropbear");
+    let out = Command::new("dropbearkey")
+        .args(["-t", "ed25519", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let public = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("ssh-ed25519 "))
+        .unwrap()
+        .to_string();
+    let pubkey = amiko::PublicKey::from_openssh(&public).unwrap();
+    for (kex, mac) in [
+        ("diffie-hellman-group14-sha1", "hmac-sha1"),
+        ("curve25519-sha256", "hmac-sha2-256"),
+    ] {
+        let s = start(
+            |c| {
+                use amiko_proto::config::AlgorithmKind;
+                c.proto.algorithms.apply(AlgorithmKind::Kex, kex).unwrap();
+                c.proto.algorithms.apply(AlgorithmKind::Cipher, "aes128-ctr").unwrap();
+                c.proto.algorithms.apply(AlgorithmKind::Mac, mac).unwrap();
+            },
+            |_| keys_only(pubkey.clone()),
+        );
+        let out = Command::new("dbclient")
+            .env("HOME", &dir)
+            .args(["-y", "-y", "-i"])
+            .arg(&key)
+            .args(["-p", &s.port.to_string(), "tester@127.0.0.1", "echo db-$((3*3))"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"db-9\n", "{kex}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -377,6 +377,27 @@ async fn dropbear_accepts_amiko() {
     assert_eq!(client.exec("exit 7").await.unwrap().exit_status, Some(7));
 }
 
+/// amiko's client and dropbear's server on the opt-in diffie-hellman-group14-sha1 (dropbear 2022.83 has no
+/// sntrup761, group exchange or CBC), with the MACs dropbear has.
+#[tokio::test]
+async fn dropbear_and_amiko_agree_on_group14_sha1() {
+    let Some(db) = Dropbear::start() else { return };
+    for mac in ["hmac-sha1", "hmac-sha2-256"] {
+        let mut cfg = ClientConfig::new(db.user.clone());
+        cfg.host_keys.files = vec![db.known_hosts.clone()];
+        cfg.keys = vec![amiko::load_key_file(&db.client_key, None).unwrap()];
+        let a = &mut cfg.proto.algorithms;
+        a.kex = vec!["diffie-hellman-group14-sha1".into()];
+        a.cipher = vec!["aes256-ctr".into()];
+        a.mac = vec![mac.into()];
+        let client = Client::connect("127.0.0.1", db.port, cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{mac}: {e}"));
+        let out = client.exec("echo dropbear-sha1").await.unwrap();
+        assert_eq!(out.stdout, b"dropbear-sha1\n", "{mac}");
+    }
+}
+
 #[tokio::test]
 async fn banner_reaches_the_caller() {
     let dir = common::temp_dir("banner");
