@@ -934,3 +934,46 @@ fn dbclient_uses_group14_sha1_with_amiko_server() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// ssh-rsa (SHA-1) user signatures are refused by default and accepted once the server names ssh-rsa, as
+/// OpenSSH's PubkeyAcceptedAlgorithms does since 8.8.
+#[test]
+fn ssh_rsa_user_signatures_are_opt_in() {
+    if !ssh_available() {
+        return;
+    }
+    let dir = common::temp_dir("amiko-ssh-rsa");
+    let key = dir.join("id_rsa");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-N", "", "-t", "rsa", "-b", "2048", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey = amiko::PublicKey::from_openssh(&std::fs::read_to_string(key.with_extension("pub")).unwrap()).unwrap();
+    let key_arg = key.display().to_string();
+    let args = [
+        "-i",
+        &key_arg,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "PubkeyAcceptedAlgorithms=ssh-rsa",
+    ];
+    let s = start(|_| {}, |_| keys_only(pubkey.clone()));
+    let out = s.ssh(&args, "echo rsa", b"");
+    assert_ne!(out.status.code(), Some(0), "accepted by default");
+    let s = start(
+        |c| {
+            use amiko_proto::config::AlgorithmKind;
+            c.proto.algorithms.apply(AlgorithmKind::HostKey, "+ssh-rsa").unwrap();
+        },
+        |_| keys_only(pubkey.clone()),
+    );
+    let out = s.ssh(&args, "echo rsa", b"");
+    assert_eq!(out.stdout, b"rsa\n", "{}", String::from_utf8_lossy(&out.stderr));
+    // And rsa-sha2-512 still works with it.
+    let args = ["-i", &key_arg, "-o", "IdentitiesOnly=yes"];
+    assert_eq!(s.ssh(&args, "echo rsa2", b"").stdout, b"rsa2\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -608,7 +608,11 @@ impl Connection {
     }
 
     fn send_ext_info(&mut self) -> Result<()> {
-        let algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT.to_vec();
+        let mut algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT.to_vec();
+        // ssh-rsa user signatures are accepted only when opted in (see auth::server); say so only then.
+        if self.cfg.algorithms.host_key.iter().any(|a| a == "ssh-rsa") {
+            algs.push("ssh-rsa");
+        }
         let mut p = Vec::new();
         Writer::new(&mut p)
             .u8(msg::EXT_INFO)
