@@ -153,6 +153,24 @@ fn gex_group(p: &[u8], g: &[u8]) -> Vec<u8> {
     m
 }
 
+/// The DISCONNECT reason codes in what `c` sent (plaintext: these errors come before the first NEWKEYS).
+fn sent_disconnect_reasons(c: &mut Connection) -> Vec<u32> {
+    let out = c.poll_transmit().to_vec();
+    let start = out.windows(2).position(|w| w == b"\r\n").map_or(0, |i| i + 2);
+    let mut buf = out[start..].to_vec();
+    let mut opener = crate::transport::packet::Opener::new();
+    let mut reasons = Vec::new();
+    while let Ok(Some(p)) = opener.open(&mut buf) {
+        let payload = &buf[p.payload.clone()];
+        if payload.first() == Some(&msg::DISCONNECT) && payload.len() >= 5 {
+            reasons.push(u32::from_be_bytes([payload[1], payload[2], payload[3], payload[4]]));
+        }
+        buf.drain(..p.consumed);
+    }
+    reasons
+}
+
+/// A typed error, the connection closed, and DISCONNECT with KEY_EXCHANGE_FAILED (3) or PROTOCOL_ERROR (2).
 fn assert_kex_error(c: &mut Connection, r: crate::Result<()>, want: &str) {
     let e = r.expect_err("bad input must be an error");
     assert!(
@@ -162,6 +180,8 @@ fn assert_kex_error(c: &mut Connection, r: crate::Result<()>, want: &str) {
     assert!(e.to_string().contains(want), "{e}");
     assert!(c.is_closed());
     assert!(std::iter::from_fn(|| c.poll_event()).any(|ev| matches!(ev, Event::Closed(_))));
+    let want_reason = if matches!(e, Error::Kex(_)) { 3 } else { 2 };
+    assert_eq!(sent_disconnect_reasons(c), [want_reason], "{e}");
 }
 
 /// A hostile server sends a bad group: too small, too large, even, generator out of range. Each is a typed
@@ -254,6 +274,8 @@ fn server_refuses_bad_group_exchange_messages() {
             "{want}: {e}"
         );
         assert!(s.is_closed());
+        let want_reason = if matches!(e, Error::Kex(_)) { 3 } else { 2 };
+        assert_eq!(sent_disconnect_reasons(&mut s), [want_reason], "{e}");
     }
 }
 

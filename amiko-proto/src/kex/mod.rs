@@ -9,7 +9,10 @@ mod mlkem;
 mod sntrup;
 
 pub use dh::DhGroup;
-pub use gex::{check_group, choose_group, parse_moduli, GexRequest, GEX_MAX_BITS, GEX_MIN_BITS, MODULI_MAX_BYTES};
+pub use gex::{
+    check_group, choose_group, parse_moduli, GexRequest, GEX_MAX_BITS, GEX_MIN_BITS, MODULI_MAX_BYTES,
+    MODULI_MAX_GROUPS,
+};
 
 use aws_lc_rs::digest;
 
