@@ -76,7 +76,7 @@ class Peers:
     everything started here is stopped (by its own pid) and the directory removed on exit."""
 
     # The one key exchange the sshd offers, so every client does the same work: OpenSSH 9.x's ssh would otherwise
-    # pick sntrup761x25519, which none of the others implement and which costs ssh ~60 ms of CPU a connection here.
+    # pick sntrup761x25519, which Paramiko and asyncssh lack and which costs ssh ~60 ms of CPU a connection here.
     KEX = "curve25519-sha256,curve25519-sha256@libssh.org"
 
     def __init__(self, prefix="amiko-bench-", sshd_extra="", amiko_serve=False, sftp=False, kex=KEX):

@@ -43,6 +43,15 @@ pub struct ServeArgs {
     /// Let users forward Unix sockets through the server (ssh -L port:/socket, ssh -R /socket:...). Off by default.
     #[arg(long)]
     pub allow_streamlocal_forwarding: bool,
+    /// Groups for diffie-hellman-group-exchange-* in OpenSSH's moduli(5) format (the RFC 3526 groups if the file
+    /// is missing).
+    #[arg(long, value_name = "FILE", default_value = "/etc/ssh/moduli")]
+    pub moduli: PathBuf,
+    /// sshd_config-style algorithm lists: `Ciphers=+aes128-cbc`, `KexAlgorithms=+diffie-hellman-group14-sha1`,
+    /// `MACs=...`, `HostKeyAlgorithms=...` (`+` appends, `-` removes, `^` puts first, as in sshd_config(5)). The
+    /// legacy SHA-1 and CBC algorithms are only offered when named this way.
+    #[arg(short = 'o', value_name = "OPTION=VALUE")]
+    pub options: Vec<String>,
     /// Only this user may log in.
     #[arg(long)]
     pub user: Option<String>,
@@ -128,6 +137,25 @@ pub fn run(args: ServeArgs) -> i32 {
             let mut cfg = ServerConfig::new(host_keys);
             cfg.trusted_user_ca_keys = trusted_cas;
             cfg.sftp_root = args.sftp_root.clone();
+            cfg.moduli_file = Some(args.moduli.clone());
+            for o in &args.options {
+                use amiko::proto::config::AlgorithmKind;
+                let (k, v) = o
+                    .split_once('=')
+                    .ok_or_else(|| format!("-o {o}: expected OPTION=VALUE"))?;
+                let kind = match k.trim().to_ascii_lowercase().as_str() {
+                    "ciphers" => AlgorithmKind::Cipher,
+                    "macs" => AlgorithmKind::Mac,
+                    "kexalgorithms" => AlgorithmKind::Kex,
+                    "hostkeyalgorithms" => AlgorithmKind::HostKey,
+                    _ => {
+                        return Err(format!(
+                            "-o {o}: only Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms"
+                        ))
+                    }
+                };
+                cfg.proto.algorithms.apply(kind, v.trim()).map_err(|e| e.to_string())?;
+            }
             let parts: Vec<&str> = args.max_startups.split(':').collect();
             cfg.max_startups = match parts.as_slice() {
                 [s, r, f] => match (s.parse(), r.parse(), f.parse()) {

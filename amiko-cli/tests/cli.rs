@@ -1107,3 +1107,91 @@ fn serve_and_exec_with_certificates() {
     let _ = server.wait();
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// The opt-in legacy algorithms from the command line in both roles: `amiko serve -o Ciphers=+aes256-cbc` and
+/// `amiko exec -c aes256-cbc -o KexAlgorithms=...`; the group exchange with a missing moduli file (built-in groups).
+#[test]
+fn serve_and_exec_take_opt_in_algorithms() {
+    let dir = common::temp_dir("serve-legacy");
+    let key = dir.join("id_ed25519");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    // A bad -o is refused before listening.
+    let out = amiko()
+        .args(["serve", "--host-key"])
+        .arg(dir.join("hk0"))
+        .arg("--authorized-keys")
+        .arg(key.with_extension("pub"))
+        .args(["-o", "Ciphers=+rot13-cbc"])
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rot13-cbc"));
+
+    let port = common::free_port();
+    let mut server = amiko()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--host-key"])
+        .arg(dir.join("host_key"))
+        .arg("--authorized-keys")
+        .arg(key.with_extension("pub"))
+        .arg("--moduli")
+        .arg(dir.join("no-such-moduli"))
+        .args([
+            "-o",
+            "Ciphers=+aes256-cbc",
+            "-o",
+            "KexAlgorithms=+diffie-hellman-group14-sha1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let exec = |extra: &[&str]| {
+        amiko()
+            .args(["exec", "-F", "/dev/null", "-p", &port.to_string(), "-i"])
+            .arg(&key)
+            .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
+            .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
+            .args(extra)
+            .args(["someone@127.0.0.1", "--", "echo", "legacy"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    for extra in [
+        &["-c", "aes256-cbc", "-o", "KexAlgorithms=diffie-hellman-group14-sha1"][..],
+        &[
+            "-o",
+            "KexAlgorithms=diffie-hellman-group-exchange-sha256",
+            "-o",
+            "MACs=+hmac-sha1-etm@openssh.com",
+        ],
+        &["-o", "KexAlgorithms=sntrup761x25519-sha512@openssh.com"],
+    ] {
+        let out = exec(extra);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "legacy\n",
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // group1-sha1 was not enabled on this server: no common algorithm.
+    let out = exec(&["-o", "KexAlgorithms=diffie-hellman-group1-sha1"]);
+    assert_eq!(out.status.code(), Some(255), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(server.wait().unwrap().code(), Some(0));
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,8 +1,10 @@
 //! Engine configuration: the role, algorithm preference lists and the protocol limits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::kex::DhGroup;
 
 /// Which side of the connection this engine plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,17 +15,50 @@ pub enum Role {
     Server,
 }
 
-/// Key exchange methods, best first (OpenSSH 9.9 order, without the ones not implemented).
+/// Key exchange methods, best first (OpenSSH's order: the post-quantum hybrids, then the curves, then finite-field
+/// DH with the group exchange first).
 pub const KEX_DEFAULT: &[&str] = &[
     "mlkem768x25519-sha256",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
     "curve25519-sha256",
     "curve25519-sha256@libssh.org",
     "ecdh-sha2-nistp256",
     "ecdh-sha2-nistp384",
     "ecdh-sha2-nistp521",
+    "diffie-hellman-group-exchange-sha256",
     "diffie-hellman-group16-sha512",
     "diffie-hellman-group18-sha512",
     "diffie-hellman-group14-sha256",
+];
+
+/// Opt-in key exchange methods: never offered unless named (`+diffie-hellman-group14-sha1` and the like), for
+/// old devices that know nothing newer. All hash with SHA-1, whose collision resistance is broken;
+/// diffie-hellman-group1-sha1 also uses a 1024-bit group, within reach of precomputation; the SHA-1 group
+/// exchange lets the server pick any group of 2048 to 8192 bits.
+pub const KEX_LEGACY: &[&str] = &[
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group-exchange-sha1",
+    "diffie-hellman-group1-sha1",
+];
+
+/// Every key exchange method implemented: the defaults, then the opt-in ones.
+pub const KEX_SUPPORTED: &[&str] = &[
+    "mlkem768x25519-sha256",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "ecdh-sha2-nistp256",
+    "ecdh-sha2-nistp384",
+    "ecdh-sha2-nistp521",
+    "diffie-hellman-group-exchange-sha256",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
+    "diffie-hellman-group14-sha256",
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group-exchange-sha1",
+    "diffie-hellman-group1-sha1",
 ];
 
 /// Host key signature algorithms, best first.
@@ -47,6 +82,28 @@ pub const HOST_KEY_DEFAULT: &[&str] = &[
 /// Publickey signature algorithms the server verifies but amiko cannot produce: FIDO security keys (PROTOCOL.u2f).
 pub const USER_KEY_VERIFY_ONLY: &[&str] = &["sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com"];
 
+/// Opt-in host key algorithms: `ssh-rsa` (RSA with SHA-1, RFC 4253 §6.6), whose hash is broken for collisions.
+/// Verified (a client talking to an old server), never produced: aws-lc-rs has no SHA-1 RSA signing, and the
+/// pure-Rust RSA crate's private-key operations are not constant time, so a server does not sign with it.
+pub const HOST_KEY_LEGACY: &[&str] = &["ssh-rsa"];
+
+/// Every host key algorithm implemented.
+pub const HOST_KEY_SUPPORTED: &[&str] = &[
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "rsa-sha2-512",
+    "rsa-sha2-256",
+    "ssh-ed25519-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp256-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp384-cert-v01@openssh.com",
+    "ecdsa-sha2-nistp521-cert-v01@openssh.com",
+    "rsa-sha2-512-cert-v01@openssh.com",
+    "rsa-sha2-256-cert-v01@openssh.com",
+    "ssh-rsa",
+];
+
 /// Ciphers, best first (OpenSSH's order).
 pub const CIPHER_DEFAULT: &[&str] = &[
     "chacha20-poly1305@openssh.com",
@@ -57,6 +114,24 @@ pub const CIPHER_DEFAULT: &[&str] = &[
     "aes256-gcm@openssh.com",
 ];
 
+/// Opt-in ciphers: AES in CBC mode (RFC 4253 §6.3). CBC with the classic encrypt-and-MAC packet format lets an
+/// attacker learn plaintext bits from how the receiver fails on a tampered length (Albrecht, Paterson and Watson,
+/// 2009), and the last ciphertext block of one packet is the IV of the next (RFC 4344 §3 on predictable IVs).
+pub const CIPHER_LEGACY: &[&str] = &["aes128-cbc", "aes192-cbc", "aes256-cbc"];
+
+/// Every cipher implemented.
+pub const CIPHER_SUPPORTED: &[&str] = &[
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-cbc",
+    "aes192-cbc",
+    "aes256-cbc",
+];
+
 /// MACs, best first; hmac-sha1 last, as in the issue.
 pub const MAC_DEFAULT: &[&str] = &[
     "hmac-sha2-256-etm@openssh.com",
@@ -64,6 +139,20 @@ pub const MAC_DEFAULT: &[&str] = &[
     "hmac-sha2-256",
     "hmac-sha2-512",
     "hmac-sha1",
+];
+
+/// Opt-in MACs: `hmac-sha1-etm@openssh.com` (OpenSSH PROTOCOL §1.5), HMAC-SHA1 in encrypt-then-MAC form. HMAC
+/// itself does not rely on SHA-1's collision resistance, but its 160-bit tag is below the other MACs.
+pub const MAC_LEGACY: &[&str] = &["hmac-sha1-etm@openssh.com"];
+
+/// Every MAC implemented.
+pub const MAC_SUPPORTED: &[&str] = &[
+    "hmac-sha2-256-etm@openssh.com",
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha2-256",
+    "hmac-sha2-512",
+    "hmac-sha1",
+    "hmac-sha1-etm@openssh.com",
 ];
 
 /// The algorithm preference lists of one side.
@@ -105,12 +194,13 @@ pub enum AlgorithmKind {
 }
 
 impl AlgorithmKind {
-    fn supported(self) -> &'static [&'static str] {
+    /// Every name accepted in this list, the opt-in ones included.
+    pub fn supported(self) -> &'static [&'static str] {
         match self {
-            AlgorithmKind::Kex => KEX_DEFAULT,
-            AlgorithmKind::HostKey => HOST_KEY_DEFAULT,
-            AlgorithmKind::Cipher => CIPHER_DEFAULT,
-            AlgorithmKind::Mac => MAC_DEFAULT,
+            AlgorithmKind::Kex => KEX_SUPPORTED,
+            AlgorithmKind::HostKey => HOST_KEY_SUPPORTED,
+            AlgorithmKind::Cipher => CIPHER_SUPPORTED,
+            AlgorithmKind::Mac => MAC_SUPPORTED,
         }
     }
 
@@ -135,7 +225,9 @@ impl Algorithms {
     }
 
     /// Applies an ssh_config-style list: `a,b` replaces, `+a` appends, `-a*` removes (patterns allowed), `^a`
-    /// puts first, as ssh_config(5) describes for Ciphers and friends. Unknown names are an error.
+    /// puts first, as ssh_config(5) describes for Ciphers and friends. Unknown names are an error. Patterns match
+    /// every supported name, the opt-in legacy ones ([`KEX_LEGACY`], [`HOST_KEY_LEGACY`], [`CIPHER_LEGACY`],
+    /// [`MAC_LEGACY`]) included, as in OpenSSH: `+aes128-cbc` enables one of them.
     ///
     /// ```
     /// use amiko_proto::config::{Algorithms, AlgorithmKind};
@@ -229,6 +321,9 @@ pub struct Config {
     pub keepalive_count_max: u32,
     /// Server: the authentication methods named in USERAUTH_FAILURE.
     pub auth_methods: Vec<String>,
+    /// Server: the groups offered by diffie-hellman-group-exchange-* (from a moduli file, see
+    /// [`crate::kex::parse_moduli`]). Empty: the RFC 3526 groups 14, 16 and 18.
+    pub gex_groups: Arc<Vec<DhGroup>>,
 }
 
 impl Config {
@@ -249,6 +344,7 @@ impl Config {
             auth_methods: ["publickey", "password", "keyboard-interactive"]
                 .map(String::from)
                 .to_vec(),
+            gex_groups: Arc::default(),
         }
     }
 }
@@ -268,5 +364,39 @@ mod tests {
         assert_eq!(a.mac, ["hmac-sha2-256", "hmac-sha1"]);
         assert!(a.apply(AlgorithmKind::Kex, "nonsense-kex").is_err());
         assert!(a.apply(AlgorithmKind::Mac, "-hmac*").is_err());
+    }
+
+    #[test]
+    fn legacy_algorithms_are_opt_in() {
+        let d = Algorithms::default();
+        for (kind, defaults, legacy, all) in [
+            (AlgorithmKind::Kex, KEX_DEFAULT, KEX_LEGACY, KEX_SUPPORTED),
+            (
+                AlgorithmKind::HostKey,
+                HOST_KEY_DEFAULT,
+                HOST_KEY_LEGACY,
+                HOST_KEY_SUPPORTED,
+            ),
+            (AlgorithmKind::Cipher, CIPHER_DEFAULT, CIPHER_LEGACY, CIPHER_SUPPORTED),
+            (AlgorithmKind::Mac, MAC_DEFAULT, MAC_LEGACY, MAC_SUPPORTED),
+        ] {
+            // Supported is exactly the defaults plus the legacy ones.
+            let mut both: Vec<&str> = defaults.iter().chain(legacy).copied().collect();
+            let mut all = all.to_vec();
+            both.sort_unstable();
+            all.sort_unstable();
+            assert_eq!(both, all, "{kind:?}");
+            for l in legacy {
+                assert!(!defaults.contains(l), "{l} is opt-in");
+                let mut a = d.clone();
+                a.apply(kind, &format!("+{l}")).unwrap();
+                assert_eq!(a.list_mut(kind).last().map(String::as_str), Some(*l));
+            }
+        }
+        assert!(!d.kex.iter().any(|k| k.ends_with("-sha1")));
+        assert!(!d.cipher.iter().any(|c| c.ends_with("-cbc")));
+        let mut a = d.clone();
+        a.apply(AlgorithmKind::Cipher, "aes256-cbc,aes128-ctr").unwrap();
+        assert_eq!(a.cipher, ["aes256-cbc", "aes128-ctr"]);
     }
 }

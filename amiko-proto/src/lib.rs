@@ -24,6 +24,8 @@ mod tests;
 #[cfg(test)]
 mod tests_agent;
 #[cfg(test)]
+mod tests_algs;
+#[cfg(test)]
 mod tests_bad_input;
 #[cfg(test)]
 mod tests_certs;

@@ -147,26 +147,49 @@ fn openssh_client_runs_commands_with_every_algorithm() {
     if !ssh_available() {
         return;
     }
-    let s = start(|_| {}, keys_only);
+    // The server has the opt-in legacy algorithms enabled too, as an operator would with `+`.
+    let s = start(
+        |c| {
+            use amiko_proto::config::AlgorithmKind;
+            let a = &mut c.proto.algorithms;
+            a.apply(
+                AlgorithmKind::Kex,
+                "+diffie-hellman-group14-sha1,diffie-hellman-group1-sha1,diffie-hellman-group-exchange-sha1",
+            )
+            .unwrap();
+            a.apply(AlgorithmKind::Cipher, "+aes128-cbc,aes192-cbc,aes256-cbc")
+                .unwrap();
+            a.apply(AlgorithmKind::Mac, "+hmac-sha1-etm@openssh.com").unwrap();
+        },
+        keys_only,
+    );
     let out = s.ssh(&[], "echo out; echo err >&2; exit 3", b"");
     assert_eq!(
         (out.stdout.as_slice(), out.stderr.as_slice(), out.status.code()),
         (&b"out\n"[..], &b"err\n"[..], Some(3))
     );
-    for kex in [
-        "curve25519-sha256",
-        "ecdh-sha2-nistp256",
-        "ecdh-sha2-nistp384",
-        "ecdh-sha2-nistp521",
-        "diffie-hellman-group14-sha256",
-        "diffie-hellman-group16-sha512",
-        "diffie-hellman-group18-sha512",
-    ] {
-        let out = s.ssh(&["-o", &format!("KexAlgorithms={kex}")], "echo $((1+1))", b"");
-        assert_eq!(out.stdout, b"2\n", "{kex}: {}", String::from_utf8_lossy(&out.stderr));
+    for kex in amiko_proto::config::KEX_SUPPORTED {
+        if *kex == "mlkem768x25519-sha256" {
+            continue; // Debian 12's OpenSSH 9.2 client has no ML-KEM
+        }
+        // The group exchange with a strong cipher (the client asks for 8192 bits, served from /etc/ssh/moduli
+        // or RFC 3526 group 18) and a weaker one (3072 bits asked for).
+        for cipher in ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com"] {
+            let out = s.ssh(
+                &["-o", &format!("KexAlgorithms={kex}"), "-c", cipher],
+                "echo $((1+1))",
+                b"",
+            );
+            assert_eq!(
+                out.stdout,
+                b"2\n",
+                "{kex} {cipher}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
     }
-    for c in amiko_proto::config::CIPHER_DEFAULT {
-        for m in amiko_proto::config::MAC_DEFAULT {
+    for c in amiko_proto::config::CIPHER_SUPPORTED {
+        for m in amiko_proto::config::MAC_SUPPORTED {
             let out = s.ssh(&["-c", c, "-m", m], "echo ok", b"");
             assert_eq!(out.stdout, b"ok\n", "{c} {m}: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -1015,4 +1038,147 @@ fn hostile_inputs_over_tcp_while_openssh_keeps_working() {
     let out = session.wait_with_output().unwrap();
     assert_eq!(out.stdout, b"survived\n");
     assert_eq!(s.ssh(&[], "echo still-serving", b"").stdout, b"still-serving\n");
+}
+
+/// The server reads its group-exchange groups from a moduli file (OpenSSH's format) and falls back to the RFC 3526
+/// groups without one; OpenSSH's ssh completes the group exchange either way.
+#[test]
+fn group_exchange_reads_the_moduli_file_and_falls_back() {
+    use amiko::server::read_moduli;
+    assert!(read_moduli(std::path::Path::new("/nonexistent/moduli"))
+        .unwrap()
+        .is_empty());
+    let system = std::path::Path::new("/etc/ssh/moduli");
+    let dir = common::temp_dir("amiko-moduli");
+    let custom = dir.join("moduli");
+    if system.exists() {
+        let groups = read_moduli(system).unwrap();
+        assert!(groups.len() > 10, "{}", groups.len());
+        assert!(groups.iter().all(|g| (2048..=8192).contains(&g.bits())));
+        // Only the 6144-bit lines: what the server may then choose.
+        let text = std::fs::read_to_string(system).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.split_whitespace().nth(4) == Some("6143"))
+            .collect();
+        std::fs::write(&custom, lines.join("\n")).unwrap();
+        let groups = read_moduli(&custom).unwrap();
+        assert_eq!(groups.len(), lines.len());
+        assert!(groups.iter().all(|g| g.bits() == 6144));
+    }
+    if !ssh_available() {
+        return;
+    }
+    for file in [custom, dir.join("missing")] {
+        let s = start(|c| c.moduli_file = Some(file.clone()), keys_only);
+        let out = s.ssh(
+            &[
+                "-o",
+                "KexAlgorithms=diffie-hellman-group-exchange-sha256",
+                "-c",
+                "aes128-gcm@openssh.com",
+            ],
+            "echo gex",
+            b"",
+        );
+        assert_eq!(
+            out.stdout,
+            b"gex\n",
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Dropbear's client against amiko's server limited to each algorithm both have that amiko keeps opt-in or added
+/// late (Debian 12's dropbear 2022.83 has diffie-hellman-group14-sha1 but no sntrup761, group exchange or CBC).
+#[test]
+fn dbclient_uses_group14_sha1_with_amiko_server() {
+    if !std::path::Path::new("/usr/bin/dbclient").exists() || !std::path::Path::new("/usr/bin/dropbearkey").exists() {
+        common::missing("dropbear's dbclient and dropbearkey");
+        return;
+    }
+    let dir = common::temp_dir("amiko-dbclient");
+    let key = dir.join("id_dropbear");
+    let out = Command::new("dropbearkey")
+        .args(["-t", "ed25519", "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let public = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("ssh-ed25519 "))
+        .unwrap()
+        .to_string();
+    let pubkey = amiko::PublicKey::from_openssh(&public).unwrap();
+    for (kex, mac) in [
+        ("diffie-hellman-group14-sha1", "hmac-sha1"),
+        ("curve25519-sha256", "hmac-sha2-256"),
+    ] {
+        let s = start(
+            |c| {
+                use amiko_proto::config::AlgorithmKind;
+                c.proto.algorithms.apply(AlgorithmKind::Kex, kex).unwrap();
+                c.proto.algorithms.apply(AlgorithmKind::Cipher, "aes128-ctr").unwrap();
+                c.proto.algorithms.apply(AlgorithmKind::Mac, mac).unwrap();
+            },
+            |_| keys_only(pubkey.clone()),
+        );
+        let out = Command::new("dbclient")
+            .env("HOME", &dir)
+            .args(["-y", "-y", "-i"])
+            .arg(&key)
+            .args(["-p", &s.port.to_string(), "tester@127.0.0.1", "echo db-$((3*3))"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"db-9\n", "{kex}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ssh-rsa (SHA-1) user signatures are refused by default and accepted once the server names ssh-rsa, as
+/// OpenSSH's PubkeyAcceptedAlgorithms does since 8.8.
+#[test]
+fn ssh_rsa_user_signatures_are_opt_in() {
+    if !ssh_available() {
+        return;
+    }
+    let dir = common::temp_dir("amiko-ssh-rsa");
+    let key = dir.join("id_rsa");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-N", "", "-t", "rsa", "-b", "2048", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let pubkey = amiko::PublicKey::from_openssh(&std::fs::read_to_string(key.with_extension("pub")).unwrap()).unwrap();
+    let key_arg = key.display().to_string();
+    let args = [
+        "-i",
+        &key_arg,
+        "-o",
+        "IdentitiesOnly=yes",
+        "-o",
+        "PubkeyAcceptedAlgorithms=ssh-rsa",
+    ];
+    let s = start(|_| {}, |_| keys_only(pubkey.clone()));
+    let out = s.ssh(&args, "echo rsa", b"");
+    assert_ne!(out.status.code(), Some(0), "accepted by default");
+    let s = start(
+        |c| {
+            use amiko_proto::config::AlgorithmKind;
+            c.proto.algorithms.apply(AlgorithmKind::HostKey, "+ssh-rsa").unwrap();
+        },
+        |_| keys_only(pubkey.clone()),
+    );
+    let out = s.ssh(&args, "echo rsa", b"");
+    assert_eq!(out.stdout, b"rsa\n", "{}", String::from_utf8_lossy(&out.stderr));
+    // And rsa-sha2-512 still works with it.
+    let args = ["-i", &key_arg, "-o", "IdentitiesOnly=yes"];
+    assert_eq!(s.ssh(&args, "echo rsa2", b"").stdout, b"rsa2\n");
+    let _ = std::fs::remove_dir_all(&dir);
 }

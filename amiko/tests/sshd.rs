@@ -18,12 +18,20 @@ async fn connect(sshd: &Sshd, c: ClientConfig) -> amiko::Result<Client> {
     Client::connect("127.0.0.1", sshd.port, c).await
 }
 
+/// Every key exchange, host key algorithm, cipher and MAC amiko has, the opt-in legacy ones included, against
+/// sshd with those enabled (its defaults leave out the SHA-1 methods, ssh-rsa and CBC, as amiko's do).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kex_host_key_cipher_and_mac_interoperates() {
-    let Some(sshd) = Sshd::start_with("KexAlgorithms +diffie-hellman-group14-sha256") else {
+    let Some(sshd) = Sshd::start_with(
+        "KexAlgorithms +diffie-hellman-group14-sha256,diffie-hellman-group14-sha1,diffie-hellman-group1-sha1,\
+         diffie-hellman-group-exchange-sha1\n\
+         HostKeyAlgorithms +ssh-rsa\n\
+         Ciphers +aes128-cbc,aes192-cbc,aes256-cbc\n\
+         MACs +hmac-sha1-etm@openssh.com",
+    ) else {
         return;
     };
-    let kex: Vec<&str> = amiko_proto::config::KEX_DEFAULT
+    let kex: Vec<&str> = amiko_proto::config::KEX_SUPPORTED
         .iter()
         .copied()
         .filter(|k| *k != "mlkem768x25519-sha256") // Debian 12's OpenSSH 9.2 has no ML-KEM
@@ -31,20 +39,30 @@ async fn every_kex_host_key_cipher_and_mac_interoperates() {
     let mut combos = Vec::new();
     for k in &kex {
         // Certificate host keys need a HostCertificate: tests/certs.rs covers them.
-        for h in amiko_proto::config::HOST_KEY_DEFAULT
+        for h in amiko_proto::config::HOST_KEY_SUPPORTED
             .iter()
             .filter(|h| !amiko_proto::cert::is_cert_algorithm(h))
         {
             combos.push((*k, *h, "aes128-gcm@openssh.com", "hmac-sha2-256-etm@openssh.com"));
         }
     }
-    for c in amiko_proto::config::CIPHER_DEFAULT {
-        for m in amiko_proto::config::MAC_DEFAULT {
+    for c in amiko_proto::config::CIPHER_SUPPORTED {
+        for m in amiko_proto::config::MAC_SUPPORTED {
             if amiko_proto::transport::cipher::is_aead(c) && *m != "hmac-sha2-256" {
                 continue; // the MAC is not used with AEAD ciphers: once is enough
             }
             combos.push(("curve25519-sha256", "ssh-ed25519", *c, *m));
         }
+    }
+    // The group exchange with the strongest ciphers: the client asks for 8192 bits (OpenSSH's dh_estimate), and
+    // sshd answers from /etc/ssh/moduli.
+    for c in ["chacha20-poly1305@openssh.com", "aes256-cbc"] {
+        combos.push((
+            "diffie-hellman-group-exchange-sha256",
+            "ssh-ed25519",
+            c,
+            "hmac-sha2-512",
+        ));
     }
     for (k, h, c, m) in combos {
         let mut cfg = config(&sshd);
@@ -361,6 +379,27 @@ async fn dropbear_accepts_amiko() {
     cfg.password = Some(db.password.clone());
     let client = Client::connect("127.0.0.1", db.port, cfg).await.unwrap();
     assert_eq!(client.exec("exit 7").await.unwrap().exit_status, Some(7));
+}
+
+/// amiko's client and dropbear's server on the opt-in diffie-hellman-group14-sha1 (dropbear 2022.83 has no
+/// sntrup761, group exchange or CBC), with the MACs dropbear has.
+#[tokio::test]
+async fn dropbear_and_amiko_agree_on_group14_sha1() {
+    let Some(db) = Dropbear::start() else { return };
+    for mac in ["hmac-sha1", "hmac-sha2-256"] {
+        let mut cfg = ClientConfig::new(db.user.clone());
+        cfg.host_keys.files = vec![db.known_hosts.clone()];
+        cfg.keys = vec![amiko::load_key_file(&db.client_key, None).unwrap()];
+        let a = &mut cfg.proto.algorithms;
+        a.kex = vec!["diffie-hellman-group14-sha1".into()];
+        a.cipher = vec!["aes256-ctr".into()];
+        a.mac = vec![mac.into()];
+        let client = Client::connect("127.0.0.1", db.port, cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{mac}: {e}"));
+        let out = client.exec("echo dropbear-sha1").await.unwrap();
+        assert_eq!(out.stdout, b"dropbear-sha1\n", "{mac}");
+    }
 }
 
 #[tokio::test]

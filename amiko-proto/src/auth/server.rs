@@ -116,6 +116,10 @@ impl Connection {
                 let signed = r.bool()?;
                 let alg = r.utf8()?.to_string();
                 let blob = r.string()?.to_vec();
+                // ssh-rsa (SHA-1) signatures are opt-in, as for host keys: only with "ssh-rsa" in HostKeyAlgorithms.
+                if alg == "ssh-rsa" && !self.cfg.algorithms.host_key.iter().any(|a| a == "ssh-rsa") {
+                    return self.auth_reject(false);
+                }
                 let Ok(key) = PublicKey::from_blob(&blob) else {
                     return self.auth_reject(false);
                 };

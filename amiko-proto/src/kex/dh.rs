@@ -1,5 +1,7 @@
 //! diffie-hellman-group14-sha256, -group16-sha512 and -group18-sha512 (RFC 8268) over the 2048-, 4096- and
-//! 8192-bit MODP groups of RFC 3526 (§3, §5, §7; checked against OpenSSL's named groups modp_2048/4096/8192).
+//! 8192-bit MODP groups of RFC 3526 (§3, §5, §7; checked against OpenSSL's named groups modp_2048/4096/8192), the
+//! opt-in SHA-1 methods diffie-hellman-group14-sha1 and -group1-sha1 (RFC 4253 §8), and the arithmetic of the
+//! group exchange (`super::gex`).
 //!
 //! num-bigint's modpow is not constant time; this method is last in our preferences and kept for old peers.
 
@@ -48,22 +50,87 @@ CC8F6D7EBF48E1D814CC5ED20F8037E0A79715EEF29BE32806A1D58BB7C5DA76F550AA3D8A1FBFF0
 359046F4EB879F924009438B481C6CD7889A002ED5EE382BC9190DA6FC026E479558E4475677E9AA9E3050E2765694DFC81F56E880B96E71\
 60C980DD98EDD3DFFFFFFFFFFFFFFFFF";
 
-/// The group's prime for a method name (group 14 unless 16 or 18 is named).
-fn group_prime(kex: &str) -> BigUint {
-    let hex = if kex.contains("group16") {
-        P16_HEX
+/// The Second Oakley Group (RFC 2409 §6.2, used by diffie-hellman-group1-sha1, RFC 4253 §8.1): 1024 bits. Weak
+/// (within reach of a nation-state precomputation); opt-in only, for devices that know nothing newer.
+const P2_HEX: &str = "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74020BBEA63B139B22514A08798E3404DD\
+EF9519B3CD3A431B302B0A6DF25F14374FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7EDEE386BFB5A899FA5AE9F2411\
+7C4B1FE649286651ECE65381FFFFFFFFFFFFFFFF";
+
+/// A finite-field Diffie-Hellman group: prime modulus `p` and generator `g`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DhGroup {
+    pub(super) p: BigUint,
+    pub(super) g: BigUint,
+}
+
+impl std::fmt::Debug for DhGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DhGroup({} bits, g = {})", self.bits(), self.g)
+    }
+}
+
+impl DhGroup {
+    /// A group from its big-endian modulus and generator. Nothing is checked here: groups from a peer go through
+    /// the group exchange's checks, groups from a moduli file through its parser.
+    pub fn from_be_bytes(p: &[u8], g: &[u8]) -> Self {
+        DhGroup {
+            p: BigUint::from_bytes_be(p),
+            g: BigUint::from_bytes_be(g),
+        }
+    }
+
+    /// The size of the modulus in bits.
+    pub fn bits(&self) -> u64 {
+        self.p.bits()
+    }
+
+    /// The modulus, big-endian.
+    pub fn p_bytes(&self) -> Vec<u8> {
+        self.p.to_bytes_be()
+    }
+
+    /// The generator, big-endian.
+    pub fn g_bytes(&self) -> Vec<u8> {
+        self.g.to_bytes_be()
+    }
+
+    /// The fixed groups with generator 2: 1 (1024 bits, RFC 2409), 14 (2048), 16 (4096) and 18 (8192, RFC 3526).
+    pub fn modp(group: u32) -> Option<Self> {
+        let hex = match group {
+            1 | 2 => P2_HEX,
+            14 => P_HEX,
+            16 => P16_HEX,
+            18 => P18_HEX,
+            _ => return None,
+        };
+        Some(DhGroup {
+            p: BigUint::parse_bytes(hex.as_bytes(), 16)?,
+            g: BigUint::from(2u32),
+        })
+    }
+}
+
+/// The fixed group of a method name (group 14 unless 1, 16 or 18 is named).
+fn named_group(kex: &str) -> DhGroup {
+    let n = if kex.contains("group16") {
+        16
     } else if kex.contains("group18") {
-        P18_HEX
+        18
+    } else if kex.contains("group1-") {
+        1
     } else {
-        P_HEX
+        14
     };
-    BigUint::parse_bytes(hex.as_bytes(), 16).unwrap_or_default()
+    DhGroup::modp(n).unwrap_or_else(|| DhGroup {
+        p: BigUint::from(23u32),
+        g: BigUint::from(5u32),
+    })
 }
 
 /// The group's prime plus `delta` (may be negative), big-endian: for tests of the range check.
 #[cfg(test)]
 pub(crate) fn p_plus(kex: &str, delta: i32) -> Vec<u8> {
-    let p = group_prime(kex);
+    let p = named_group(kex).p;
     let v = if delta < 0 {
         p - delta.unsigned_abs()
     } else {
@@ -79,19 +146,24 @@ pub struct Client {
     pub(super) encoded: Vec<u8>,
 }
 
-fn keypair(p: &BigUint) -> Result<(BigUint, Vec<u8>)> {
+fn keypair(group: &DhGroup) -> Result<(BigUint, Vec<u8>)> {
     // 512 random bits: twice the 256-bit security of SHA-256, as RFC 8268 §4 suggests. A failing random source is
     // an error here, never a predictable exponent.
     let mut bytes = [0u8; 64];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Kex("no randomness for the DH exponent".into()))?;
     let x = BigUint::from_bytes_be(&bytes) | BigUint::from(2u32);
-    let e = BigUint::from(2u32).modpow(&x, p);
+    bytes.fill(0);
+    let e = group.g.modpow(&x, &group.p);
     let mut encoded = Vec::new();
     Writer::new(&mut encoded).mpint_unsigned(&e.to_bytes_be());
     Ok((x, encoded))
 }
 
 fn agree(p: &BigUint, x: &BigUint, peer: &[u8]) -> Result<SharedSecret> {
+    // Bounded before any arithmetic: a value longer than p is out of range whatever its digits.
+    if peer.len() > p.to_bytes_be().len() {
+        return Err(Error::Kex("DH public value out of range".into()));
+    }
     let f = BigUint::from_bytes_be(peer);
     // RFC 4253 §8: values outside [1, p-1] are refused; 1 and p-1 also give a trivial secret.
     if f <= BigUint::from(1u32) || f >= p - 1u32 {
@@ -102,9 +174,17 @@ fn agree(p: &BigUint, x: &BigUint, peer: &[u8]) -> Result<SharedSecret> {
 
 impl Client {
     pub(super) fn new(kex: &str) -> Result<Self> {
-        let p = group_prime(kex);
-        let (x, encoded) = keypair(&p)?;
-        Ok(Client { x, p, encoded })
+        Self::with_group(&named_group(kex))
+    }
+
+    /// A client for a group the server chose (diffie-hellman-group-exchange-*), already checked by the caller.
+    pub(super) fn with_group(group: &DhGroup) -> Result<Self> {
+        let (x, encoded) = keypair(group)?;
+        Ok(Client {
+            x,
+            p: group.p.clone(),
+            encoded,
+        })
     }
 
     pub(super) fn finish(self, server_public: &[u8]) -> Result<SharedSecret> {
@@ -113,8 +193,12 @@ impl Client {
 }
 
 pub(super) fn server(kex: &str, client_public: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {
-    let p = group_prime(kex);
-    let (y, encoded) = keypair(&p)?;
-    let k = agree(&p, &y, client_public)?;
+    server_with_group(&named_group(kex), client_public)
+}
+
+/// The server's half over `group`: its encoded public value and K.
+pub(super) fn server_with_group(group: &DhGroup, client_public: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {
+    let (y, encoded) = keypair(group)?;
+    let k = agree(&group.p, &y, client_public)?;
     Ok((encoded, k))
 }

@@ -4,7 +4,15 @@
 mod curve25519;
 mod dh;
 mod ecdh;
+mod gex;
 mod mlkem;
+mod sntrup;
+
+pub use dh::DhGroup;
+pub use gex::{
+    check_group, choose_group, parse_moduli, GexRequest, GEX_MAX_BITS, GEX_MIN_BITS, MODULI_MAX_BYTES,
+    MODULI_MAX_GROUPS,
+};
 
 #[cfg(test)]
 pub(crate) use dh::p_plus as dh_p_plus;
@@ -14,12 +22,14 @@ use aws_lc_rs::digest;
 use crate::error::{Error, Result};
 use crate::wire::Writer;
 
-/// Every method implemented, best first.
-pub const KEX_ALGORITHMS: &[&str] = crate::config::KEX_DEFAULT;
+/// Every method implemented, the opt-in legacy ones included.
+pub const KEX_ALGORITHMS: &[&str] = crate::config::KEX_SUPPORTED;
 
 /// The hash of a key exchange method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HashAlg {
+    /// SHA-1: only for the opt-in legacy methods (diffie-hellman-group1/14-sha1, group-exchange-sha1).
+    Sha1,
     /// SHA-256.
     Sha256,
     /// SHA-384.
@@ -32,6 +42,7 @@ impl HashAlg {
     /// The aws-lc-rs algorithm.
     pub fn algorithm(self) -> &'static digest::Algorithm {
         match self {
+            HashAlg::Sha1 => &digest::SHA1_FOR_LEGACY_USE_ONLY,
             HashAlg::Sha256 => &digest::SHA256,
             HashAlg::Sha384 => &digest::SHA384,
             HashAlg::Sha512 => &digest::SHA512,
@@ -49,6 +60,11 @@ pub fn hash_for(kex: &str) -> Option<HashAlg> {
     Some(match kex {
         "curve25519-sha256" | "curve25519-sha256@libssh.org" | "ecdh-sha2-nistp256" => HashAlg::Sha256,
         "mlkem768x25519-sha256" | "diffie-hellman-group14-sha256" => HashAlg::Sha256,
+        "diffie-hellman-group-exchange-sha256" => HashAlg::Sha256,
+        "diffie-hellman-group14-sha1" | "diffie-hellman-group1-sha1" | "diffie-hellman-group-exchange-sha1" => {
+            HashAlg::Sha1
+        }
+        "sntrup761x25519-sha512" | "sntrup761x25519-sha512@openssh.com" => HashAlg::Sha512,
         "ecdh-sha2-nistp384" => HashAlg::Sha384,
         "ecdh-sha2-nistp521" | "diffie-hellman-group16-sha512" | "diffie-hellman-group18-sha512" => HashAlg::Sha512,
         _ => return None,
@@ -60,8 +76,24 @@ pub fn public_is_mpint(kex: &str) -> bool {
     kex.starts_with("diffie-hellman-")
 }
 
+/// Whether the method is a group exchange (RFC 4419): the server picks the group in two extra messages.
+pub fn is_group_exchange(kex: &str) -> bool {
+    kex.starts_with("diffie-hellman-group-exchange-")
+}
+
+/// Fixed-group finite-field DH methods.
+const FIXED_DH: &[&str] = &[
+    "diffie-hellman-group14-sha256",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group18-sha512",
+    "diffie-hellman-group14-sha1",
+    "diffie-hellman-group1-sha1",
+];
+
+const SNTRUP: &[&str] = &["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"];
+
 /// The shared secret K, with its encoding: mpint for DH and ECDH (RFC 4253 §8, RFC 5656 §4, RFC 8731 §3), string
-/// for the hybrid ML-KEM method (its K is already a hash).
+/// for the hybrid ML-KEM and sntrup761 methods (their K is already a hash).
 pub struct SharedSecret {
     bytes: Vec<u8>,
     as_string: bool,
@@ -104,7 +136,9 @@ pub enum ClientKex {
     Ecdh(ecdh::Client),
     /// mlkem768x25519-sha256.
     MlKem(mlkem::Client),
-    /// diffie-hellman-group14-sha256.
+    /// sntrup761x25519-sha512.
+    Sntrup(Box<sntrup::Client>),
+    /// Finite-field DH: the fixed groups and the group exchange.
     Dh(dh::Client),
 }
 
@@ -117,11 +151,15 @@ impl ClientKex {
                 ClientKex::Ecdh(ecdh::Client::new(kex)?)
             }
             "mlkem768x25519-sha256" => ClientKex::MlKem(mlkem::Client::new()?),
-            "diffie-hellman-group14-sha256" | "diffie-hellman-group16-sha512" | "diffie-hellman-group18-sha512" => {
-                ClientKex::Dh(dh::Client::new(kex)?)
-            }
+            k if SNTRUP.contains(&k) => ClientKex::Sntrup(Box::new(sntrup::Client::new()?)),
+            k if FIXED_DH.contains(&k) => ClientKex::Dh(dh::Client::new(kex)?),
             _ => return Err(Error::Kex(format!("unsupported key exchange {kex}"))),
         })
+    }
+
+    /// Generates the ephemeral key for a group the server sent in a group exchange (checked by [`check_group`]).
+    pub fn start_with_group(group: &DhGroup) -> Result<Self> {
+        Ok(ClientKex::Dh(dh::Client::with_group(group)?))
     }
 
     /// The public value as it goes on the wire (string or mpint, length included) and into the exchange hash.
@@ -130,6 +168,7 @@ impl ClientKex {
             ClientKex::Curve25519(c) => &c.encoded,
             ClientKex::Ecdh(c) => &c.encoded,
             ClientKex::MlKem(c) => &c.encoded,
+            ClientKex::Sntrup(c) => &c.encoded,
             ClientKex::Dh(c) => &c.encoded,
         }
     }
@@ -140,6 +179,7 @@ impl ClientKex {
             ClientKex::Curve25519(c) => c.finish(server_public),
             ClientKex::Ecdh(c) => c.finish(server_public),
             ClientKex::MlKem(c) => c.finish(server_public),
+            ClientKex::Sntrup(c) => c.finish(server_public),
             ClientKex::Dh(c) => c.finish(server_public),
         }
     }
@@ -151,11 +191,15 @@ pub fn server_respond(kex: &str, client_public: &[u8]) -> Result<(Vec<u8>, Share
         "curve25519-sha256" | "curve25519-sha256@libssh.org" => curve25519::server(client_public),
         "ecdh-sha2-nistp256" | "ecdh-sha2-nistp384" | "ecdh-sha2-nistp521" => ecdh::server(kex, client_public),
         "mlkem768x25519-sha256" => mlkem::server(client_public),
-        "diffie-hellman-group14-sha256" | "diffie-hellman-group16-sha512" | "diffie-hellman-group18-sha512" => {
-            dh::server(kex, client_public)
-        }
+        k if SNTRUP.contains(&k) => sntrup::server(client_public),
+        k if FIXED_DH.contains(&k) => dh::server(kex, client_public),
         _ => Err(Error::Kex(format!("unsupported key exchange {kex}"))),
     }
+}
+
+/// Server side of a group exchange over the group it chose: its encoded public value f and K.
+pub fn server_respond_with_group(group: &DhGroup, client_public: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {
+    dh::server_with_group(group, client_public)
 }
 
 /// RFC 4253 §7.2: HASH(K || H || letter || session_id), extended with HASH(K || H || so far) to `len` bytes.
@@ -193,11 +237,12 @@ mod tests {
     use super::*;
     use crate::wire::Reader;
 
-    const DH_METHODS: [&str; 3] = [
-        "diffie-hellman-group14-sha256",
-        "diffie-hellman-group16-sha512",
-        "diffie-hellman-group18-sha512",
-    ];
+    const DH_METHODS: &[&str] = FIXED_DH;
+
+    /// The methods whose group is fixed: every one but the group exchange, which `gex` and the engine tests cover.
+    fn one_round() -> impl Iterator<Item = &'static &'static str> {
+        KEX_ALGORITHMS.iter().filter(|k| !is_group_exchange(k))
+    }
 
     fn decoded(kex: &str, encoded: &[u8]) -> Vec<u8> {
         let mut r = Reader::new(encoded);
@@ -212,7 +257,7 @@ mod tests {
 
     #[test]
     fn every_method_agrees_between_client_and_server() {
-        for kex in KEX_ALGORITHMS {
+        for kex in one_round() {
             let c = ClientKex::start(kex).unwrap();
             let (server_pub, server_k) = server_respond(kex, &decoded(kex, c.encoded_public())).unwrap();
             let client_k = c.finish(&decoded(kex, &server_pub)).unwrap();
@@ -226,7 +271,7 @@ mod tests {
 
     #[test]
     fn bad_public_values_are_refused() {
-        for kex in KEX_ALGORITHMS {
+        for kex in one_round() {
             assert!(server_respond(kex, &[]).is_err(), "{kex} empty");
             if !public_is_mpint(kex) {
                 assert!(server_respond(kex, &[1; 7]).is_err(), "{kex} short");
@@ -252,13 +297,16 @@ mod tests {
     #[test]
     fn unknown_methods_are_refused() {
         assert!(matches!(
-            ClientKex::start("diffie-hellman-group1-sha1"),
+            ClientKex::start("diffie-hellman-group15-sha512"),
             Err(Error::Kex(_))
         ));
         assert!(matches!(
-            server_respond("sntrup761x25519-sha512", &[0; 32]),
+            server_respond("sntrup4591761x25519-sha512@tinyssh.org", &[0; 32]),
             Err(Error::Kex(_))
         ));
+        // The group exchange has no fixed group: it is started with the one the server sent.
+        assert!(ClientKex::start("diffie-hellman-group-exchange-sha256").is_err());
+        assert!(server_respond("diffie-hellman-group-exchange-sha256", &[2]).is_err());
         assert_eq!(hash_for("nope"), None);
         for kex in KEX_ALGORITHMS {
             assert!(hash_for(kex).is_some(), "{kex}");
@@ -276,6 +324,8 @@ mod tests {
             ("ecdh-sha2-nistp384", 97, 97),
             ("ecdh-sha2-nistp521", 133, 133),
             ("mlkem768x25519-sha256", 1184 + 32, 1088 + 32),
+            ("sntrup761x25519-sha512", 1158 + 32, 1039 + 32),
+            ("sntrup761x25519-sha512@openssh.com", 1158 + 32, 1039 + 32),
         ];
         for (kex, client_len, server_len) in sizes {
             assert!(!public_is_mpint(kex));
@@ -290,13 +340,17 @@ mod tests {
             if kex.starts_with("mlkem") {
                 assert_eq!(&enc[..4], &[0, 0, 0, 32]);
                 assert_eq!(enc.len(), 36);
+            } else if kex.starts_with("sntrup") {
+                // K is the SHA-512 of both secrets as a string (draft-josefsson-ntruprime-ssh-02 §2.1).
+                assert_eq!(&enc[..4], &[0, 0, 0, 64]);
+                assert_eq!(enc.len(), 68);
             } else {
                 // An mpint: never a needless leading zero, never a negative first byte.
                 assert!(enc[4] != 0 || enc[5] & 0x80 != 0, "{kex}");
                 assert!(enc[4] & 0x80 == 0, "{kex}");
             }
         }
-        for kex in DH_METHODS {
+        for kex in DH_METHODS.iter().copied() {
             assert!(public_is_mpint(kex));
             let c = ClientKex::start(kex).unwrap();
             let e = decoded(kex, c.encoded_public());
@@ -378,7 +432,7 @@ mod tests {
 
     #[test]
     fn dh_values_outside_two_to_p_minus_two_are_refused() {
-        for kex in DH_METHODS {
+        for kex in DH_METHODS.iter().copied() {
             for bad in [
                 vec![],
                 vec![0],
@@ -394,6 +448,56 @@ mod tests {
             assert!(server_respond(kex, &[2]).is_ok(), "{kex} 2");
             assert!(server_respond(kex, &dh::p_plus(kex, -2)).is_ok(), "{kex} p-2");
         }
+    }
+
+    #[test]
+    fn sntrup_hybrid_refuses_bad_lengths_and_halves() {
+        for kex in SNTRUP.iter().copied() {
+            let c = ClientKex::start(kex).unwrap();
+            let init = decoded(kex, c.encoded_public());
+            assert_eq!(init.len(), sntrup::INIT_LEN);
+            for bad in [&init[..init.len() - 1], &[init.as_slice(), &[0]].concat()[..], &[]] {
+                assert!(
+                    matches!(server_respond(kex, bad), Err(Error::Kex(_))),
+                    "{kex} {}",
+                    bad.len()
+                );
+            }
+            // A valid sntrup761 key with an all-zero X25519 key: the X25519 result is zero, refused.
+            let mut zero_x = init.clone();
+            zero_x[1158..].fill(0);
+            assert!(server_respond(kex, &zero_x).is_err());
+
+            let (reply, _) = server_respond(kex, &init).unwrap();
+            let reply = decoded(kex, &reply);
+            assert_eq!(reply.len(), sntrup::REPLY_LEN);
+            // A ciphertext of the wrong length, on the client.
+            for len in [reply.len() - 1, reply.len() + 1, 1039, 0] {
+                let mut v = reply.clone();
+                v.resize(len, 7);
+                let c = ClientKex::start(kex).unwrap();
+                assert!(matches!(c.finish(&v), Err(Error::Kex(_))), "{kex} {len}");
+            }
+            let mut zero_x = reply.clone();
+            zero_x[1039..].fill(0);
+            assert!(c.finish(&zero_x).is_err());
+        }
+    }
+
+    /// The hybrid's K is SHA-512(sntrup761 secret || X25519 secret): rebuilt here from the parts, with both sides
+    /// of the KEM run through the crate directly, so a change in the combination or its order fails.
+    #[test]
+    fn sntrup_k_is_sha512_of_both_secrets() {
+        let (ek, dk) = sntrup761::generate_key_from_seed([1; 32]);
+        let (ct, ss) = ek.encapsulate_deterministic([2; 32]);
+        assert!(dk.decapsulate(&ct) == ss);
+        let x = [9u8; 32];
+        let mut both = ss.as_ref().to_vec();
+        both.extend_from_slice(&x);
+        let want = HashAlg::Sha512.digest(&both);
+        let mut enc = Vec::new();
+        sntrup::combine_for_test(ss.as_ref(), &x).encode(&mut enc);
+        assert_eq!(&enc[4..], want.as_slice());
     }
 
     #[test]

@@ -16,6 +16,9 @@ pub const CIPHERS: &[&str] = &[
     "aes128-ctr",
     "aes192-ctr",
     "aes256-ctr",
+    "aes128-cbc",
+    "aes192-cbc",
+    "aes256-cbc",
 ];
 
 /// The MACs we support, in our order of preference (encrypt-then-MAC first). Only used with non-AEAD ciphers.
@@ -25,6 +28,7 @@ pub const MACS: &[&str] = &[
     "hmac-sha2-256",
     "hmac-sha2-512",
     "hmac-sha1",
+    "hmac-sha1-etm@openssh.com",
 ];
 
 /// Whether `cipher` is an AEAD mode, which authenticates the packet itself; no separate MAC is negotiated or used
@@ -67,6 +71,10 @@ fn cipher_key_iv(cipher: &str) -> Option<(usize, usize)> {
         "aes128-ctr" => (16, 16),
         "aes192-ctr" => (24, 16),
         "aes256-ctr" => (32, 16),
+        // The IV is the first chaining block (RFC 4253 §6.3); opt-in only, see `config::CIPHER_LEGACY`.
+        "aes128-cbc" => (16, 16),
+        "aes192-cbc" => (24, 16),
+        "aes256-cbc" => (32, 16),
         _ => return None,
     })
 }
@@ -76,7 +84,7 @@ pub(crate) fn mac_key_len(mac: &str) -> Option<usize> {
     Some(match mac {
         "hmac-sha2-256" | "hmac-sha2-256-etm@openssh.com" => 32,
         "hmac-sha2-512" | "hmac-sha2-512-etm@openssh.com" => 64,
-        "hmac-sha1" => 20,
+        "hmac-sha1" | "hmac-sha1-etm@openssh.com" => 20,
         _ => return None,
     })
 }

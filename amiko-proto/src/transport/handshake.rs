@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::config::Role;
 use crate::connection::{Connection, Event};
 use crate::error::{DisconnectReason, Error, Result};
-use crate::kex::{self, ClientKex, HashAlg};
+use crate::kex::{self, ClientKex, DhGroup, GexRequest, HashAlg};
 use crate::keys::PublicKey;
 use crate::transport::cipher::{self, DirectionKeys};
 use crate::transport::negotiate::{self, KexInit, Negotiated, EXT_INFO_C, EXT_INFO_S, STRICT_C, STRICT_S};
@@ -24,6 +24,25 @@ pub(crate) fn may_send_during_kex(kind: u8) -> bool {
     matches!(kind, 1..=4 | msg::KEXINIT | 30..=49)
 }
 
+/// A group exchange in progress (RFC 4419): the client's request and, once chosen or received, the group.
+struct Gex {
+    req: GexRequest,
+    group: Option<DhGroup>,
+}
+
+impl Gex {
+    /// `min || n || max || p || g` as they go into the exchange hash between K_S and e (RFC 4419 §3).
+    fn hash_part(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = Writer::new(&mut out);
+        w.u32(self.req.min).u32(self.req.n).u32(self.req.max);
+        if let Some(g) = &self.group {
+            w.mpint_unsigned(&g.p_bytes()).mpint_unsigned(&g.g_bytes());
+        }
+        out
+    }
+}
+
 /// Key exchange progress of one connection.
 #[derive(Default)]
 pub(crate) struct Handshake {
@@ -31,6 +50,9 @@ pub(crate) struct Handshake {
     peer_kexinit: Option<Vec<u8>>,
     negotiated: Option<Negotiated>,
     client_kex: Option<ClientKex>,
+    gex: Option<Gex>,
+    /// Size of the group of the last group exchange (what the server chose).
+    gex_bits: Option<u64>,
     keys_out: Option<DirectionKeys>,
     keys_in: Option<DirectionKeys>,
     sent_newkeys: bool,
@@ -88,6 +110,11 @@ impl Connection {
     /// The negotiated algorithms of the last key exchange.
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.hs.negotiated.as_ref()
+    }
+
+    /// The modulus size in bits of the last diffie-hellman-group-exchange-* (None if none ran).
+    pub fn group_exchange_bits(&self) -> Option<u64> {
+        self.hs.gex_bits
     }
 
     /// How many key exchanges completed (1 after the initial one).
@@ -201,6 +228,11 @@ impl Connection {
 
     pub(crate) fn handle_kex_message(&mut self, payload: &[u8]) -> Result<()> {
         let kind = payload[0];
+        let gex = self
+            .hs
+            .negotiated
+            .as_ref()
+            .is_some_and(|n| kex::is_group_exchange(&n.kex));
         match kind {
             msg::KEXINIT => self.on_kexinit(payload),
             msg::NEWKEYS => self.on_newkeys(),
@@ -208,8 +240,12 @@ impl Connection {
                 self.hs.ignore_next = false;
                 Ok(())
             }
-            msg::KEX_ECDH_INIT if self.cfg.role == Role::Server => self.on_kex_init_server(payload),
-            msg::KEX_ECDH_REPLY if self.cfg.role == Role::Client => self.on_kex_reply_client(payload),
+            msg::KEX_DH_GEX_REQUEST if gex && self.cfg.role == Role::Server => self.on_gex_request(payload),
+            msg::KEX_DH_GEX_GROUP if gex && self.cfg.role == Role::Client => self.on_gex_group(payload),
+            msg::KEX_DH_GEX_INIT if gex && self.cfg.role == Role::Server => self.on_kex_init_server(payload),
+            msg::KEX_DH_GEX_REPLY if gex && self.cfg.role == Role::Client => self.on_kex_reply_client(payload),
+            msg::KEX_ECDH_INIT if !gex && self.cfg.role == Role::Server => self.on_kex_init_server(payload),
+            msg::KEX_ECDH_REPLY if !gex && self.cfg.role == Role::Client => self.on_kex_reply_client(payload),
             _ => Err(Error::protocol(format!("unexpected key exchange message {kind}"))),
         }
     }
@@ -256,7 +292,24 @@ impl Connection {
         };
         let n = negotiate::negotiate(c, s, cipher::is_aead)?;
         self.hs.ignore_next = peer.first_kex_follows && negotiate::guess_was_wrong(&peer, &n);
-        if self.cfg.role == Role::Client {
+        if self.cfg.role == Role::Client && kex::is_group_exchange(&n.kex) {
+            // Ask for a group as strong as the strongest key we will derive from it (OpenSSH's dh_estimate).
+            let need = [(&n.cipher_c2s, &n.mac_c2s), (&n.cipher_s2c, &n.mac_s2c)]
+                .iter()
+                .filter_map(|(c, m)| cipher::key_sizes(c, m.as_deref()))
+                .map(|s| s.key.max(s.iv).max(s.mac_key))
+                .max()
+                .unwrap_or(32);
+            let req = GexRequest::for_need(need);
+            let mut p = Vec::with_capacity(13);
+            Writer::new(&mut p)
+                .u8(msg::KEX_DH_GEX_REQUEST)
+                .u32(req.min)
+                .u32(req.n)
+                .u32(req.max);
+            self.hs.gex = Some(Gex { req, group: None });
+            self.send(&p)?;
+        } else if self.cfg.role == Role::Client {
             let ck = ClientKex::start(&n.kex)?;
             let mut p = Vec::with_capacity(ck.encoded_public().len() + 1);
             p.push(msg::KEX_ECDH_INIT);
@@ -268,7 +321,10 @@ impl Connection {
         Ok(())
     }
 
+    /// H over the versions, KEXINITs, host key, the group exchange's part (empty for other methods), the public
+    /// values and K (RFC 4253 §8, RFC 4419 §3, RFC 5656 §4).
     fn exchange_hash(&self, hash: HashAlg, k_s: &[u8], client_pub: &[u8], server_pub: &[u8], k: &[u8]) -> Vec<u8> {
+        let gex = self.hs.gex.as_ref().map(Gex::hash_part).unwrap_or_default();
         let (v_c, v_s, i_c, i_s) = {
             let ours = self.hs.our_kexinit.as_deref().unwrap_or_default();
             let peer = self.hs.peer_kexinit.as_deref().unwrap_or_default();
@@ -285,6 +341,7 @@ impl Connection {
             .string(i_c)
             .string(i_s)
             .string(k_s)
+            .raw(&gex)
             .raw(client_pub)
             .raw(server_pub)
             .raw(k);
@@ -321,6 +378,53 @@ impl Connection {
         Ok(())
     }
 
+    /// Server: SSH_MSG_KEX_DH_GEX_REQUEST; answers with the chosen group.
+    fn on_gex_request(&mut self, payload: &[u8]) -> Result<()> {
+        if self.hs.gex.is_some() {
+            return Err(Error::protocol("second KEX_DH_GEX_REQUEST"));
+        }
+        let mut r = Reader::new(&payload[1..]);
+        let req = GexRequest {
+            min: r.u32()?,
+            n: r.u32()?,
+            max: r.u32()?,
+        };
+        r.finish()?;
+        let group = kex::choose_group(&self.cfg.gex_groups, req)?;
+        self.hs.gex_bits = Some(group.bits());
+        let mut p = Vec::with_capacity(group.p_bytes().len() + 16);
+        Writer::new(&mut p)
+            .u8(msg::KEX_DH_GEX_GROUP)
+            .mpint_unsigned(&group.p_bytes())
+            .mpint_unsigned(&group.g_bytes());
+        self.hs.gex = Some(Gex {
+            req,
+            group: Some(group),
+        });
+        self.send(&p)
+    }
+
+    /// Client: SSH_MSG_KEX_DH_GEX_GROUP; checks the group and sends e.
+    fn on_gex_group(&mut self, payload: &[u8]) -> Result<()> {
+        let gex = match &mut self.hs.gex {
+            Some(g) if g.group.is_none() => g,
+            _ => return Err(Error::protocol("unexpected KEX_DH_GEX_GROUP")),
+        };
+        let mut r = Reader::new(&payload[1..]);
+        let p = r.mpint_unsigned()?;
+        let g = r.mpint_unsigned()?;
+        r.finish()?;
+        let group = kex::check_group(gex.req, p, g)?;
+        let ck = ClientKex::start_with_group(&group)?;
+        self.hs.gex_bits = Some(group.bits());
+        gex.group = Some(group);
+        let mut m = Vec::with_capacity(ck.encoded_public().len() + 1);
+        m.push(msg::KEX_DH_GEX_INIT);
+        m.extend_from_slice(ck.encoded_public());
+        self.hs.client_kex = Some(ck);
+        self.send(&m)
+    }
+
     fn on_kex_init_server(&mut self, payload: &[u8]) -> Result<()> {
         let n = self
             .hs
@@ -342,7 +446,17 @@ impl Connection {
         .to_vec();
         let field_len = field.len() - r.remaining().len();
         r.finish()?;
-        let (server_pub, secret) = kex::server_respond(&n.kex, &client_value)?;
+        let (server_pub, secret) = if kex::is_group_exchange(&n.kex) {
+            let group = self
+                .hs
+                .gex
+                .as_ref()
+                .and_then(|g| g.group.as_ref())
+                .ok_or_else(|| Error::protocol("KEX_DH_GEX_INIT before KEX_DH_GEX_REQUEST"))?;
+            kex::server_respond_with_group(group, &client_value)?
+        } else {
+            kex::server_respond(&n.kex, &client_value)?
+        };
         let key = self
             .host_keys
             .iter()
@@ -355,8 +469,14 @@ impl Connection {
         let h = self.exchange_hash(hash, &k_s, &field[..field_len], &server_pub, &k);
         let sig = key.sign(&n.host_key, &h)?;
         let mut reply = Vec::with_capacity(k_s.len() + server_pub.len() + sig.len() + 16);
+        // KEX_DH_GEX_REPLY has the layout of KEX_ECDH_REPLY (and KEXDH_REPLY) under another number.
+        let reply_kind = if kex::is_group_exchange(&n.kex) {
+            msg::KEX_DH_GEX_REPLY
+        } else {
+            msg::KEX_ECDH_REPLY
+        };
         Writer::new(&mut reply)
-            .u8(msg::KEX_ECDH_REPLY)
+            .u8(reply_kind)
             .string(&k_s)
             .raw(&server_pub)
             .string(&sig);
@@ -479,6 +599,7 @@ impl Connection {
         self.hs.kex_count += 1;
         self.hs.our_kexinit = None;
         self.hs.peer_kexinit = None;
+        self.hs.gex = None;
         self.hs.done_unstamped = true;
         if let Some(now) = self.now {
             self.hs.note_time(now);
@@ -494,12 +615,16 @@ impl Connection {
 
     fn send_ext_info(&mut self) -> Result<()> {
         // The publickey signature algorithms the server verifies: plain names only (certificates sign with them).
-        let algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT
+        let mut algs: Vec<&str> = crate::config::HOST_KEY_DEFAULT
             .iter()
             .copied()
             .filter(|a| !crate::cert::is_cert_algorithm(a))
             .chain(crate::config::USER_KEY_VERIFY_ONLY.iter().copied())
             .collect();
+        // ssh-rsa user signatures are accepted only when opted in (see auth::server); say so only then.
+        if self.cfg.algorithms.host_key.iter().any(|a| a == "ssh-rsa") {
+            algs.push("ssh-rsa");
+        }
         let mut p = Vec::new();
         Writer::new(&mut p)
             .u8(msg::EXT_INFO)

@@ -13,13 +13,15 @@
 //! - `aes{128,192,256}-ctr` (RFC 4344) with HMAC: the counter runs on over the whole direction; the classic MAC
 //!   (RFC 4253 §6.4) covers `seq || plaintext packet`, the `-etm@openssh.com` MACs (OpenSSH PROTOCOL §1.5) leave
 //!   the length in the clear and cover `seq || length || ciphertext`.
+//! - `aes{128,192,256}-cbc` (RFC 4253 §6.3, opt-in) with the same MACs: the chaining runs on over the whole
+//!   direction, the last ciphertext block of a packet being the IV of the next.
 //!
 //! After any error the direction's state is undefined: the connection must be closed.
 
 use std::ops::Range;
 
 use aws_lc_rs::aead::{self, chacha20_poly1305_openssh as chacha, Aad, LessSafeKey, Nonce, UnboundKey};
-use aws_lc_rs::cipher::{EncryptingKey, EncryptionContext, UnboundCipherKey};
+use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::{constant_time, hmac, rand};
 
@@ -56,6 +58,7 @@ impl Mac {
             "hmac-sha2-512" => (hmac::HMAC_SHA512, false),
             "hmac-sha2-512-etm@openssh.com" => (hmac::HMAC_SHA512, true),
             "hmac-sha1" => (hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, false),
+            "hmac-sha1-etm@openssh.com" => (hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, true),
             _ => return Err(Error::Kex(format!("unsupported MAC {name}"))),
         };
         Ok(Mac {
@@ -87,16 +90,22 @@ struct Ctr {
     counter: u128,
 }
 
+/// The AES key and the 16-byte IV of a CTR or CBC direction.
+fn aes_key(key: &[u8], iv: &[u8]) -> Result<(UnboundCipherKey, [u8; AES_BLOCK])> {
+    let alg = match key.len() {
+        16 => &aws_lc_rs::cipher::AES_128,
+        24 => &aws_lc_rs::cipher::AES_192,
+        32 => &aws_lc_rs::cipher::AES_256,
+        n => return Err(Error::Kex(format!("bad AES key length {n}"))),
+    };
+    let iv: [u8; AES_BLOCK] = iv.try_into().map_err(|_| Error::Kex("bad AES IV length".into()))?;
+    let unbound = UnboundCipherKey::new(alg, key).map_err(|_| Error::Kex("bad AES key".into()))?;
+    Ok((unbound, iv))
+}
+
 impl Ctr {
     fn new(key: &[u8], iv: &[u8]) -> Result<Self> {
-        let alg = match key.len() {
-            16 => &aws_lc_rs::cipher::AES_128,
-            24 => &aws_lc_rs::cipher::AES_192,
-            32 => &aws_lc_rs::cipher::AES_256,
-            n => return Err(Error::Kex(format!("bad AES key length {n}"))),
-        };
-        let iv: [u8; AES_BLOCK] = iv.try_into().map_err(|_| Error::Kex("bad AES-CTR IV length".into()))?;
-        let unbound = UnboundCipherKey::new(alg, key).map_err(|_| Error::Kex("bad AES key".into()))?;
+        let (unbound, iv) = aes_key(key, iv)?;
         let key = EncryptingKey::ctr(unbound).map_err(|_| Error::Kex("AES-CTR unavailable".into()))?;
         Ok(Ctr {
             key,
@@ -154,9 +163,68 @@ impl Gcm {
     }
 }
 
-/// AES-CTR with its HMAC. Boxed in the state enums: the AES and HMAC key schedules take over 1.5 KB.
+/// AES-CBC without padding (the packet layer pads to the block size), chained across packets: each call starts
+/// from the last ciphertext block of the one before (RFC 4253 §6.3). aws-lc-rs does the block cipher and the
+/// chaining; this only carries the chaining block from call to call.
+enum Cbc {
+    Encrypt(EncryptingKey, [u8; AES_BLOCK]),
+    Decrypt(DecryptingKey, [u8; AES_BLOCK]),
+}
+
+impl Cbc {
+    fn new(key: &[u8], iv: &[u8], encrypt: bool) -> Result<Self> {
+        let (unbound, iv) = aes_key(key, iv)?;
+        let err = |_| Error::Kex("AES-CBC unavailable".into());
+        Ok(if encrypt {
+            Cbc::Encrypt(EncryptingKey::cbc(unbound).map_err(err)?, iv)
+        } else {
+            Cbc::Decrypt(DecryptingKey::cbc(unbound).map_err(err)?, iv)
+        })
+    }
+
+    /// Encrypts or decrypts (as built) `data`, a whole number of blocks, in place.
+    fn apply(&mut self, data: &mut [u8]) -> Result<()> {
+        debug_assert_eq!(data.len() % AES_BLOCK, 0);
+        let Some(last) = data.len().checked_sub(AES_BLOCK) else {
+            return Ok(());
+        };
+        let fail = |_| Error::protocol("AES-CBC failed");
+        match self {
+            Cbc::Encrypt(key, iv) => {
+                let ctx = EncryptionContext::Iv128(FixedLength::from(*iv));
+                key.less_safe_encrypt(data, ctx).map_err(fail)?;
+                iv.copy_from_slice(&data[last..]);
+            }
+            Cbc::Decrypt(key, iv) => {
+                let mut next = [0u8; AES_BLOCK];
+                next.copy_from_slice(&data[last..]);
+                let ctx = DecryptionContext::Iv128(FixedLength::from(*iv));
+                key.decrypt(data, ctx).map_err(fail)?;
+                *iv = next;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The AES mode of a cipher-plus-HMAC direction.
+enum AesMode {
+    Ctr(Ctr),
+    Cbc(Cbc),
+}
+
+impl AesMode {
+    fn apply(&mut self, data: &mut [u8]) -> Result<()> {
+        match self {
+            AesMode::Ctr(c) => c.apply(data),
+            AesMode::Cbc(c) => c.apply(data),
+        }
+    }
+}
+
+/// AES-CTR or AES-CBC with its HMAC. Boxed in the state enums: the AES and HMAC key schedules take over 1.5 KB.
 struct CtrHmac {
-    ctr: Ctr,
+    ctr: AesMode,
     mac: Mac,
 }
 
@@ -167,7 +235,8 @@ enum Built {
     Ctr(Box<CtrHmac>),
 }
 
-fn build(keys: &DirectionKeys) -> Result<Built> {
+/// `encrypt` says which direction a CBC key is for (CTR is the same both ways).
+fn build(keys: &DirectionKeys, encrypt: bool) -> Result<Built> {
     let mac = keys.mac.as_deref();
     let sizes = key_sizes(&keys.cipher, mac).ok_or_else(|| {
         Error::Kex(format!(
@@ -190,12 +259,14 @@ fn build(keys: &DirectionKeys) -> Result<Built> {
         }
         "aes128-gcm@openssh.com" | "aes256-gcm@openssh.com" => Built::Gcm(Gcm::new(&keys.key, &keys.iv)?),
         _ => {
-            // key_sizes accepted the pair, so this is AES-CTR and the MAC is present.
+            // key_sizes accepted the pair, so this is AES-CTR or AES-CBC and the MAC is present.
             let mac = Mac::new(mac.unwrap_or_default(), &keys.mac_key)?;
-            Built::Ctr(Box::new(CtrHmac {
-                ctr: Ctr::new(&keys.key, &keys.iv)?,
-                mac,
-            }))
+            let ctr = if keys.cipher.ends_with("-cbc") {
+                AesMode::Cbc(Cbc::new(&keys.key, &keys.iv, encrypt)?)
+            } else {
+                AesMode::Ctr(Ctr::new(&keys.key, &keys.iv)?)
+            };
+            Built::Ctr(Box::new(CtrHmac { ctr, mac }))
         }
     })
 }
@@ -275,7 +346,7 @@ impl Sealer {
     /// Switches to new keys (after sending NEWKEYS). The sequence number carries on unless [`Self::reset_seq`] is
     /// called; the byte and packet counts restart.
     pub fn set_keys(&mut self, keys: &DirectionKeys) -> Result<()> {
-        self.state = match build(keys)? {
+        self.state = match build(keys, true)? {
             Built::Chacha(k) => SealState::Chacha(chacha::SealingKey::new(&k)),
             Built::Gcm(g) => SealState::Gcm(g),
             Built::Ctr(c) => SealState::Ctr(c),
@@ -468,7 +539,7 @@ impl Opener {
     /// Switches to new keys (after receiving NEWKEYS, at a packet boundary). The sequence number carries on unless
     /// [`Self::reset_seq`] is called; the byte and packet counts restart.
     pub fn set_keys(&mut self, keys: &DirectionKeys) -> Result<()> {
-        self.state = match build(keys)? {
+        self.state = match build(keys, false)? {
             Built::Chacha(k) => OpenState::Chacha(chacha::OpeningKey::new(&k)),
             Built::Gcm(g) => OpenState::Gcm(g),
             Built::Ctr(c) => OpenState::Ctr(c),
@@ -798,7 +869,7 @@ mod tests {
     fn forged_first_block(k: &DirectionKeys, len: u32) -> Vec<u8> {
         let mut block = len.to_be_bytes().to_vec();
         block.resize(AES_BLOCK, 0);
-        match build(k).unwrap() {
+        match build(k, true).unwrap() {
             Built::Chacha(key) => {
                 let mut tag = [0; 16];
                 chacha::SealingKey::new(&key).seal_in_place(0, &mut block, &mut tag);
@@ -988,6 +1059,41 @@ mod tests {
         ctr.apply(a).unwrap();
         ctr.apply(b).unwrap();
         assert_eq!(data, expected);
+    }
+
+    /// NIST SP 800-38A F.2.1/F.2.2 (CBC-AES128), split over calls as packets split it: the chaining block carries
+    /// from one call to the next in both directions, whatever the split.
+    #[test]
+    fn cbc_chains_across_calls_on_nist_vector() {
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let key = hex("2b7e151628aed2a6abf7158809cf4f3c");
+        let iv = hex("000102030405060708090a0b0c0d0e0f");
+        let plain = hex(concat!(
+            "6bc1bee22e409f96e93d7e117393172aae2d8a571e03ac9c9eb76fac45af8e51",
+            "30c81c46a35ce411e5fbc1191a0a52eff69f2445df4f9b17ad2b417be66c3710"
+        ));
+        let expected = hex(concat!(
+            "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2",
+            "73bed6b8e3c1743b7116e69e222295163ff1caa1681fac09120eca307586e1a7"
+        ));
+        for split in [16, 32, 48] {
+            let mut data = plain.clone();
+            let mut enc = Cbc::new(&key, &iv, true).unwrap();
+            let (a, b) = data.split_at_mut(split);
+            enc.apply(a).unwrap();
+            enc.apply(b).unwrap();
+            assert_eq!(data, expected, "encrypt split {split}");
+            let mut dec = Cbc::new(&key, &iv, false).unwrap();
+            let (a, b) = data.split_at_mut(64 - split);
+            dec.apply(a).unwrap();
+            dec.apply(b).unwrap();
+            assert_eq!(data, plain, "decrypt split {split}");
+        }
     }
 
     /// The AES-CTR sealer's keystream over several packets equals one uninterrupted CTR stream (checked with

@@ -12,6 +12,11 @@ pub const KEXINIT: u8 = 20;
 pub const NEWKEYS: u8 = 21;
 pub const KEX_ECDH_INIT: u8 = 30;
 pub const KEX_ECDH_REPLY: u8 = 31;
+/// Group exchange (RFC 4419 §5): the same numbers as the ECDH messages, told apart by the negotiated method.
+pub const KEX_DH_GEX_GROUP: u8 = 31;
+pub const KEX_DH_GEX_INIT: u8 = 32;
+pub const KEX_DH_GEX_REPLY: u8 = 33;
+pub const KEX_DH_GEX_REQUEST: u8 = 34;
 pub const USERAUTH_REQUEST: u8 = 50;
 pub const USERAUTH_FAILURE: u8 = 51;
 pub const USERAUTH_SUCCESS: u8 = 52;

@@ -63,6 +63,10 @@ pub struct ServerConfig {
     /// refused when this is empty. The session then keeps to the certificate: its forced command replaces what the
     /// client asks to run, and a pty or TCP forwarding needs the `permit-pty` / `permit-port-forwarding` extension.
     pub trusted_user_ca_keys: Vec<amiko_proto::keys::PublicKey>,
+    /// The groups for diffie-hellman-group-exchange-*, in OpenSSH's moduli(5) format (sshd's ModuliFile),
+    /// read by [`Server::bind`] unless `proto.gex_groups` is already filled. A missing file, or one without a
+    /// usable group, leaves the RFC 3526 groups 14, 16 and 18. None: do not read one.
+    pub moduli_file: Option<std::path::PathBuf>,
 }
 
 impl ServerConfig {
@@ -78,8 +82,26 @@ impl ServerConfig {
             max_forward_listeners: 16,
             gateway_ports: false,
             trusted_user_ca_keys: Vec::new(),
+            moduli_file: Some("/etc/ssh/moduli".into()),
         }
     }
+}
+
+/// Reads a moduli file (OpenSSH's `/etc/ssh/moduli` format), at most
+/// [`amiko_proto::kex::MODULI_MAX_BYTES`] of it, keeping the groups sshd would use (see
+/// [`amiko_proto::kex::parse_moduli`]). A file that does not exist gives no groups; other read errors are errors.
+pub fn read_moduli(path: &std::path::Path) -> Result<Vec<amiko_proto::kex::DhGroup>> {
+    use std::io::Read;
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    let mut bytes = Vec::new();
+    f.take(amiko_proto::kex::MODULI_MAX_BYTES as u64)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    Ok(amiko_proto::kex::parse_moduli(&String::from_utf8_lossy(&bytes)))
 }
 
 /// A bound server.
@@ -92,9 +114,19 @@ pub struct Server {
 
 impl Server {
     /// Binds to `addr` (use port 0 for any free port).
-    pub async fn bind(addr: &str, cfg: ServerConfig, handler: Arc<dyn Handler>) -> Result<Server> {
+    pub async fn bind(addr: &str, mut cfg: ServerConfig, handler: Arc<dyn Handler>) -> Result<Server> {
         if cfg.host_keys.is_empty() {
             return Err(Error::Config("a server needs at least one host key".into()));
+        }
+        if let (true, Some(path)) = (cfg.proto.gex_groups.is_empty(), &cfg.moduli_file) {
+            let groups = read_moduli(path)?;
+            if groups.is_empty() {
+                tracing::debug!(
+                    "no usable group in {}: the group exchange uses RFC 3526's",
+                    path.display()
+                );
+            }
+            cfg.proto.gex_groups = Arc::new(groups);
         }
         let listener = TcpListener::bind(addr)
             .await
