@@ -9,7 +9,7 @@
 pub mod error;
 pub mod wire;
 
-pub use error::{DecodeError, DisconnectReason, Error, Result};
+pub use error::{CompressionError, DecodeError, DisconnectReason, Error, Result};
 pub mod auth;
 pub mod config;
 pub mod connection;
@@ -22,4 +22,6 @@ pub mod sftp;
 mod tests;
 #[cfg(test)]
 mod tests_bad_input;
+#[cfg(test)]
+mod tests_compression;
 pub mod transport;

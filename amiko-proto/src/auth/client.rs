@@ -140,6 +140,7 @@ impl Connection {
                 self.client_auth.state = State::Done;
                 self.client_auth.in_flight = None;
                 self.client_auth.pending_key = None;
+                self.start_delayed_compression();
                 self.events.push_back(Event::AuthSuccess);
                 Ok(())
             }
