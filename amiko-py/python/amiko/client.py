@@ -139,8 +139,8 @@ class SSHClient(ClosingContextManager):
         """Connects, checks the host key against the known hosts and the policy, and logs in.
 
         Authentication order as Paramiko: ``pkey``, ``key_filename``, then (``look_for_keys``) ~/.ssh/id_*, then
-        ``password`` (with keyboard-interactive fallback). ``allow_agent`` and ``compress`` are accepted; amiko has
-        no agent client or compression yet.
+        ``password`` (with keyboard-interactive fallback). ``compress=True`` asks for compression, as
+        ``Transport.use_compression``. ``allow_agent`` is accepted; amiko has no agent client yet.
         """
         if not sock:
             errors = {}
@@ -164,6 +164,7 @@ class SSHClient(ClosingContextManager):
 
         factory = transport_factory or Transport
         t = self._transport = factory(sock, disabled_algorithms=disabled_algorithms)
+        t.use_compression(compress=compress)
         t.hostname = hostname
         if banner_timeout is not None:
             t.banner_timeout = banner_timeout
