@@ -32,6 +32,10 @@ pub struct SshArgs {
     /// MACs, comma-separated.
     #[arg(short = 'm')]
     pub macs: Option<String>,
+    /// Compress the connection (zlib@openssh.com after authentication, zlib before it if the server only has
+    /// that), as ssh -C; the same as -o Compression=yes.
+    #[arg(short = 'C')]
+    pub compression: bool,
     /// Force a pseudo-terminal.
     #[arg(short = 't', action = clap::ArgAction::Count)]
     pub tty: u8,
@@ -128,6 +132,8 @@ impl Resolved {
         out.push_str(&format!("identityagent {}\n", agent.as_deref().unwrap_or("none")));
         let forward = self.forward_agent.as_ref().map(|p| p.display().to_string());
         out.push_str(&format!("forwardagent {}\n", forward.as_deref().unwrap_or("no")));
+        let compression = if self.config.proto.compression() { "yes" } else { "no" };
+        out.push_str(&format!("compression {compression}\n"));
         out
     }
 }
@@ -146,7 +152,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "certificatefile",
     "checkhostip",
     "clearallforwardings",
-    "compression",
     "connectionattempts",
     "controlmaster",
     "controlpath",
@@ -273,6 +278,9 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
     }
     if let Some(m) = &args.macs {
         settings.insert(0, ("macs".into(), m.clone()));
+    }
+    if args.compression {
+        settings.insert(0, ("compression".into(), "yes".into()));
     }
     if let Some(j) = &args.proxy_jump {
         settings.insert(0, ("proxyjump".into(), j.clone()));
@@ -402,6 +410,7 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
                 cfg.proto.keepalive_interval = (s > 0).then(|| Duration::from_secs(s));
             }
             "batchmode" => batch_mode = parse_bool("BatchMode", v)?,
+            "compression" => cfg.proto.set_compression(parse_bool("Compression", v)?),
             "proxyjump" => {}
             // OpenSSH keywords amiko reads but does not act on (yet), so real configs work unchanged.
             k if IGNORED_KEYWORDS.contains(&k) => {}
@@ -564,5 +573,39 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve(&bad, "h").err().unwrap().contains("rot13"));
+    }
+
+    #[test]
+    fn compression_from_flag_option_and_config() {
+        let dir = std::env::temp_dir().join(format!("amiko-opts-comp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("config");
+        std::fs::write(&f, "Host packed\n  Compression yes\nHost *\n  Compression no\n").unwrap();
+        let with = |compression: bool, options: &[&str], dest: &str| {
+            let args = SshArgs {
+                config_file: Some(f.clone()),
+                compression,
+                options: options.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            };
+            let r = resolve(&args, dest).unwrap();
+            assert!(r.describe().contains(&format!(
+                "compression {}",
+                if r.config.proto.compression() { "yes" } else { "no" }
+            )));
+            r.config.proto.algorithms.compression
+        };
+        assert_eq!(with(false, &[], "plain"), ["none"]);
+        assert_eq!(with(false, &[], "packed"), ["zlib@openssh.com", "zlib", "none"]);
+        assert_eq!(with(true, &[], "plain"), ["zlib@openssh.com", "zlib", "none"]);
+        assert_eq!(with(false, &["Compression=yes"], "plain")[0], "zlib@openssh.com");
+        assert_eq!(with(false, &["Compression=no"], "packed"), ["none"]);
+        let bad = SshArgs {
+            options: vec!["Compression=maybe".into()],
+            config_file: Some(f.clone()),
+            ..Default::default()
+        };
+        assert!(resolve(&bad, "h").err().unwrap().contains("Compression"));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

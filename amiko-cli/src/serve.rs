@@ -52,12 +52,25 @@ pub struct ServeArgs {
     /// legacy SHA-1 and CBC algorithms are only offered when named this way.
     #[arg(short = 'o', value_name = "OPTION=VALUE")]
     pub options: Vec<String>,
+    /// Offer compression (zlib@openssh.com, started after authentication) as sshd's `Compression`; `no` offers
+    /// only `none`.
+    #[arg(long, value_name = "yes|no", default_value = "yes", value_parser = yes_no)]
+    pub compression: bool,
     /// Only this user may log in.
     #[arg(long)]
     pub user: Option<String>,
     /// More logging.
     #[arg(short = 'v', action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+/// sshd's yes/no (`delayed`, an old sshd spelling of the default, is yes).
+fn yes_no(v: &str) -> Result<bool, String> {
+    match v.to_ascii_lowercase().as_str() {
+        "yes" | "true" | "delayed" => Ok(true),
+        "no" | "false" => Ok(false),
+        _ => Err(format!("expected yes or no, got '{v}'")),
+    }
 }
 
 fn load_or_create_host_key(path: &PathBuf) -> Result<amiko::PrivateKey, String> {
@@ -156,6 +169,7 @@ pub fn run(args: ServeArgs) -> i32 {
                 };
                 cfg.proto.algorithms.apply(kind, v.trim()).map_err(|e| e.to_string())?;
             }
+            cfg.proto.set_compression(args.compression);
             let parts: Vec<&str> = args.max_startups.split(':').collect();
             cfg.max_startups = match parts.as_slice() {
                 [s, r, f] => match (s.parse(), r.parse(), f.parse()) {

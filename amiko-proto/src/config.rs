@@ -155,6 +155,15 @@ pub const MAC_SUPPORTED: &[&str] = &[
     "hmac-sha1-etm@openssh.com",
 ];
 
+/// Compression offered when it is off: only `none` (a client without `-C`).
+pub const COMPRESSION_OFF: &[&str] = &["none"];
+/// A client that asks for compression (`ssh -C`, `Compression yes`): zlib first so it wins, as OpenSSH's client
+/// orders it; `none` last so a server without compression still connects.
+pub const COMPRESSION_CLIENT_ON: &[&str] = &["zlib@openssh.com", "zlib", "none"];
+/// What a server offers by default, as sshd does: no compression unless the client prefers it, and then only the
+/// delayed method, so nothing is inflated before the user has authenticated.
+pub const COMPRESSION_SERVER_ON: &[&str] = &["none", "zlib@openssh.com"];
+
 /// The algorithm preference lists of one side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Algorithms {
@@ -166,6 +175,10 @@ pub struct Algorithms {
     pub cipher: Vec<String>,
     /// MACs (both directions; unused with AEAD ciphers).
     pub mac: Vec<String>,
+    /// Compression methods (both directions), names from
+    /// [`COMPRESSION_SUPPORTED`](crate::transport::compress::COMPRESSION_SUPPORTED). [`Config::new`] sets the
+    /// role's default and [`Config::set_compression`] switches it.
+    pub compression: Vec<String>,
 }
 
 impl Default for Algorithms {
@@ -176,6 +189,7 @@ impl Default for Algorithms {
             host_key: own(HOST_KEY_DEFAULT),
             cipher: own(CIPHER_DEFAULT),
             mac: own(MAC_DEFAULT),
+            compression: own(COMPRESSION_OFF),
         }
     }
 }
@@ -327,9 +341,37 @@ pub struct Config {
 }
 
 impl Config {
+    /// Turns compression on or off the way OpenSSH does for this role: a client offers
+    /// [`COMPRESSION_CLIENT_ON`] (`ssh -C`) or only `none`; a server offers [`COMPRESSION_SERVER_ON`] (sshd's
+    /// default) or only `none` (`Compression no`).
+    ///
+    /// ```
+    /// use amiko_proto::config::{Config, Role};
+    /// let mut c = Config::new(Role::Client);
+    /// assert_eq!(c.algorithms.compression, ["none"]);
+    /// c.set_compression(true);
+    /// assert_eq!(c.algorithms.compression[0], "zlib@openssh.com");
+    /// assert_eq!(Config::new(Role::Server).algorithms.compression, ["none", "zlib@openssh.com"]);
+    /// ```
+    pub fn set_compression(&mut self, on: bool) {
+        let list = match (on, self.role) {
+            (false, _) => COMPRESSION_OFF,
+            (true, Role::Client) => COMPRESSION_CLIENT_ON,
+            (true, Role::Server) => COMPRESSION_SERVER_ON,
+        };
+        self.algorithms.compression = list.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Whether compression is offered (any method other than `none` in the list).
+    pub fn compression(&self) -> bool {
+        self.algorithms.compression.iter().any(|c| c != "none")
+    }
+}
+
+impl Config {
     /// Defaults for `role`.
     pub fn new(role: Role) -> Self {
-        Config {
+        let mut c = Config {
             role,
             algorithms: Algorithms::default(),
             software_version: format!("amiko_{}", env!("CARGO_PKG_VERSION")),
@@ -345,7 +387,9 @@ impl Config {
                 .map(String::from)
                 .to_vec(),
             gex_groups: Arc::default(),
-        }
+        };
+        c.set_compression(role == Role::Server);
+        c
     }
 }
 

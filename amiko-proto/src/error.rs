@@ -30,6 +30,21 @@ pub enum DecodeError {
     Invalid(&'static str),
 }
 
+/// Why a compressed packet could not be inflated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CompressionError {
+    /// The payload inflates to more than the bound: a decompression bomb. Found while inflating, before the
+    /// output grows past the bound.
+    #[error("packet inflates beyond {max} bytes")]
+    TooLarge {
+        /// The largest decompressed payload allowed.
+        max: usize,
+    },
+    /// The compressed data is not a valid continuation of the zlib stream.
+    #[error("corrupt compressed data: {0}")]
+    Corrupt(String),
+}
+
 /// Disconnect reason codes (RFC 4253 §11.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
@@ -139,6 +154,9 @@ pub enum Error {
     /// The local side asked for something the state does not allow.
     #[error("{0}")]
     Usage(String),
+    /// Compressed data from the peer was corrupt or inflated beyond the packet bound (RFC 4253 §6.2).
+    #[error("compression error: {0}")]
+    Compression(#[from] CompressionError),
     /// A timer ran out (login grace, kex, keepalive).
     #[error("timed out: {0}")]
     Timeout(&'static str),
@@ -158,6 +176,7 @@ impl Error {
             Error::Version(_) => DisconnectReason::ProtocolVersionNotSupported,
             Error::NoCommonAlgorithm { .. } | Error::Kex(_) => DisconnectReason::KeyExchangeFailed,
             Error::Mac => DisconnectReason::MacError,
+            Error::Compression(_) => DisconnectReason::CompressionError,
             Error::HostKey(_) => DisconnectReason::HostKeyNotVerifiable,
             Error::Auth { .. } => DisconnectReason::NoMoreAuthMethodsAvailable,
             Error::Timeout(_) => DisconnectReason::ConnectionLost,

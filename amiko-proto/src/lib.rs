@@ -9,7 +9,7 @@
 pub mod error;
 pub mod wire;
 
-pub use error::{DecodeError, DisconnectReason, Error, Result};
+pub use error::{CompressionError, DecodeError, DisconnectReason, Error, Result};
 pub mod auth;
 pub mod cert;
 pub mod config;
@@ -29,4 +29,6 @@ mod tests_algs;
 mod tests_bad_input;
 #[cfg(test)]
 mod tests_certs;
+#[cfg(test)]
+mod tests_compression;
 pub mod transport;

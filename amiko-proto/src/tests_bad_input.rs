@@ -671,8 +671,8 @@ fn no_common_algorithm_in_each_list_is_refused_by_the_server() {
         ("cipher (server to client)", |k| k.cipher_s2c = "evil-cipher".into()),
         ("MAC (client to server)", |k| k.mac_c2s = "evil-mac".into()),
         ("MAC (server to client)", |k| k.mac_s2c = "evil-mac".into()),
-        ("compression", |k| k.comp_c2s = "evil-zip".into()),
-        ("compression", |k| k.comp_s2c = "evil-zip".into()),
+        ("compression (client to server)", |k| k.comp_c2s = "evil-zip".into()),
+        ("compression (server to client)", |k| k.comp_s2c = "evil-zip".into()),
     ];
     for (want, edit) in rows {
         let mut k = kexinit_struct("curve25519-sha256", STRICT_C);

@@ -48,8 +48,10 @@ fn proto_config(
     host_key_algorithms: Option<String>,
     ciphers: Option<String>,
     macs: Option<String>,
+    compress: bool,
 ) -> PyResult<Config> {
     let mut proto = Config::new(Role::Client);
+    proto.set_compression(compress);
     for (kind, spec) in [
         (AlgorithmKind::Kex, kex),
         (AlgorithmKind::HostKey, host_key_algorithms),
@@ -110,7 +112,7 @@ impl Session {
     /// and key exchange until the server's host key is known. Algorithm lists use ssh_config syntax
     /// (`"-aes128-ctr,hmac-sha1"`, `"^curve25519-sha256"`, or a full list).
     #[staticmethod]
-    #[pyo3(signature = (fd, unix=false, timeout=None, kex=None, host_key_algorithms=None, ciphers=None, macs=None))]
+    #[pyo3(signature = (fd, unix=false, timeout=None, kex=None, host_key_algorithms=None, ciphers=None, macs=None, compress=false))]
     #[allow(clippy::too_many_arguments)]
     fn start(
         py: Python<'_>,
@@ -121,11 +123,12 @@ impl Session {
         host_key_algorithms: Option<String>,
         ciphers: Option<String>,
         macs: Option<String>,
+        compress: bool,
     ) -> PyResult<Session> {
         if fd < 0 {
             return Err(PyValueError::new_err("bad file descriptor"));
         }
-        let proto = proto_config(kex, host_key_algorithms, ciphers, macs)?;
+        let proto = proto_config(kex, host_key_algorithms, ciphers, macs, compress)?;
         // Safety of ownership: Python detached the socket, so this descriptor is ours alone from here on.
         let u = wait(py, timeout, async move {
             let io = |e| amiko::Error::Io {
@@ -151,7 +154,8 @@ impl Session {
 
     /// Runs a new connection inside `channel` (a direct-tcpip channel of another session: a jump host).
     #[staticmethod]
-    #[pyo3(signature = (channel, timeout=None, kex=None, host_key_algorithms=None, ciphers=None, macs=None))]
+    #[pyo3(signature = (channel, timeout=None, kex=None, host_key_algorithms=None, ciphers=None, macs=None, compress=false))]
+    #[allow(clippy::too_many_arguments)]
     fn start_over(
         py: Python<'_>,
         channel: &Channel,
@@ -160,8 +164,9 @@ impl Session {
         host_key_algorithms: Option<String>,
         ciphers: Option<String>,
         macs: Option<String>,
+        compress: bool,
     ) -> PyResult<Session> {
-        let proto = proto_config(kex, host_key_algorithms, ciphers, macs)?;
+        let proto = proto_config(kex, host_key_algorithms, ciphers, macs, compress)?;
         let stream = amiko::SharedChannel(channel.shared());
         let u = wait(py, timeout, async move { Unauthenticated::start(stream, proto).await })?;
         Ok(Session::new(u))
@@ -354,6 +359,16 @@ impl Session {
     /// The negotiated cipher.
     fn cipher(&self) -> PyResult<Option<String>> {
         Ok(self.client()?.cipher())
+    }
+
+    /// The negotiated compression (client→server, server→client), e.g. ("zlib@openssh.com", "zlib@openssh.com").
+    fn compression(&self) -> PyResult<Option<(String, String)>> {
+        Ok(self.client()?.compression())
+    }
+
+    /// Packet bytes sent and received so far (compressed size when compression runs).
+    fn wire_bytes(&self) -> PyResult<(u64, u64)> {
+        Ok(self.client()?.wire_bytes())
     }
 
     /// The server's version line.

@@ -215,3 +215,31 @@ def test_context_manager_closes(sshd):
     assert not t.is_active()
     with pytest.raises(amiko.SSHException):
         c.exec_command("true")
+
+
+def test_compress_true_negotiates_delayed_zlib_and_shrinks_the_wire(sshd):
+    with connect(sshd, password=sshd.password, compress=True) as c:
+        native = c.get_transport()._native
+        assert native.compression() == ("zlib@openssh.com", "zlib@openssh.com")
+        before = native.wire_bytes()[1]
+        _, out, _ = c.exec_command("yes amiko | head -c 4000000")
+        assert out.read() == (b"amiko\n" * 700000)[:4000000]
+        got = native.wire_bytes()[1] - before
+        assert got < 200000, got
+
+
+def test_no_compression_unless_asked_and_use_compression_before_start(sshd):
+    with connect(sshd, password=sshd.password) as c:
+        assert c.get_transport()._native.compression() == ("none", "none")
+        with pytest.raises(amiko.SSHException):
+            c.get_transport().use_compression(True)
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.use_compression(True)
+    t.connect(username=sshd.user, password=sshd.password)
+    try:
+        assert t._native.compression() == ("zlib@openssh.com", "zlib@openssh.com")
+        ch = t.open_session()
+        ch.exec_command("echo packed")
+        assert ch.makefile("rb").read() == b"packed\n"
+    finally:
+        t.close()

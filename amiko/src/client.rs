@@ -267,6 +267,25 @@ impl Client {
         self.shared().lock().conn.negotiated().map(|n| n.cipher_c2s.clone())
     }
 
+    /// The negotiated compression methods (client→server, server→client), e.g. `("zlib@openssh.com", "none")`.
+    pub fn compression(&self) -> Option<(String, String)> {
+        self.shared()
+            .lock()
+            .conn
+            .negotiated()
+            .map(|n| (n.comp_c2s.clone(), n.comp_s2c.clone()))
+    }
+
+    /// Whether compression runs now (outgoing, incoming): `zlib@openssh.com` only from authentication on.
+    pub fn compression_active(&self) -> (bool, bool) {
+        self.shared().lock().conn.compression_active()
+    }
+
+    /// Packet bytes sent and received on this connection so far (compressed size when compression runs).
+    pub fn wire_bytes(&self) -> (u64, u64) {
+        self.shared().lock().conn.wire_bytes()
+    }
+
     /// Starts a key re-exchange now.
     pub fn rekey(&self) -> Result<()> {
         self.shared().lock().conn.rekey()?;

@@ -1182,3 +1182,126 @@ fn ssh_rsa_user_signatures_are_opt_in() {
     assert_eq!(s.ssh(&args, "echo rsa2", b"").stdout, b"rsa2\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The "compression: NAME" of each direction that `ssh -v` prints at "kex: server->client" and "client->server".
+fn ssh_v_compression(stderr: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| l.contains("debug1: kex: ") && l.contains("compression: "))
+        .filter_map(|l| l.rsplit("compression: ").next().map(|s| s.trim().to_string()))
+        .collect()
+}
+
+/// The factors of ssh -v's closing "compress outgoing|incoming: raw data N, compressed M, factor F" lines.
+fn ssh_v_factor(stderr: &[u8], which: &str) -> Option<f64> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .find(|l| l.contains(&format!("compress {which}: raw data")))
+        .and_then(|l| l.rsplit("factor ").next()?.trim().parse().ok())
+}
+
+/// Log lines with a counter: what deflate shrinks well, as real command output often is.
+fn log_lines(n: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(n + 64);
+    let mut i = 0u64;
+    while v.len() < n {
+        v.extend_from_slice(format!("{i:010} INFO worker=3 request served status=200 bytes=512\n").as_bytes());
+        i += 1;
+    }
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn openssh_client_with_compression_gets_delayed_zlib() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    // stdin up, the same back through cat: both directions compressed by zlib@openssh.com.
+    let data = log_lines(8 << 20);
+    let out = s.ssh(&["-C", "-v"], "cat", &data);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout == data,
+        "echoed {} of {} bytes",
+        out.stdout.len(),
+        data.len()
+    );
+    assert_eq!(ssh_v_compression(&out.stderr), ["zlib@openssh.com", "zlib@openssh.com"]);
+    let (o, i) = (
+        ssh_v_factor(&out.stderr, "outgoing"),
+        ssh_v_factor(&out.stderr, "incoming"),
+    );
+    assert!(o.is_some_and(|f| f > 0.0 && f < 0.2), "ssh outgoing factor {o:?}");
+    assert!(i.is_some_and(|f| f > 0.0 && f < 0.2), "ssh incoming factor {i:?}");
+    // A large output of a command, and stdin, on one exec.
+    let out = s.ssh(
+        &["-C"],
+        "head -c 1000000 >/dev/null; yes amiko | head -c 20000000 | wc -c; yes | head -c 30000000",
+        &data,
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stdout.starts_with(b"20000000\n"),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout[..20.min(out.stdout.len())])
+    );
+    assert_eq!(out.stdout.len(), 9 + 30_000_000);
+    assert!(out.stdout[9..].chunks(2).all(|c| c == b"y\n"));
+}
+
+#[test]
+fn openssh_client_compression_across_rekeys_both_methods() {
+    if !ssh_available() {
+        return;
+    }
+    // zlib@openssh.com (our default offer) and plain zlib (a server that only offers it): the OpenSSH client
+    // rekeys every MiB, and each NEWKEYS restarts both streams on both sides.
+    for (offer, want) in [(None, "zlib@openssh.com"), (Some("zlib"), "zlib")] {
+        let s = start(
+            |c| {
+                if let Some(o) = offer {
+                    c.proto.algorithms.compression = vec![o.into()];
+                }
+                c.proto.rekey_bytes = 1 << 20;
+            },
+            keys_only,
+        );
+        // Hex-like text: about half its size deflated, so the wire still passes the rekey limit many times.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut data = Vec::with_capacity(24 << 20);
+        while data.len() < 24 << 20 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            data.extend_from_slice(format!("{x:016x}\n").as_bytes());
+        }
+        let out = s.ssh(&["-C", "-v", "-o", "RekeyLimit=1M"], "cat", &data);
+        assert!(out.status.success(), "{want}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stdout == data,
+            "{want}: echoed {} of {} bytes",
+            out.stdout.len(),
+            data.len()
+        );
+        assert_eq!(ssh_v_compression(&out.stderr)[..2], [want, want]);
+        let rekeys = String::from_utf8_lossy(&out.stderr)
+            .matches("SSH2_MSG_KEXINIT sent")
+            .count();
+        assert!(rekeys > 10, "{want}: only {rekeys} key exchanges");
+        let f = ssh_v_factor(&out.stderr, "outgoing");
+        assert!(f.is_some_and(|f| f > 0.3 && f < 0.7), "{want}: factor {f:?}");
+    }
+}
+
+#[test]
+fn server_without_compression_agrees_on_none_with_ssh_c() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|c| c.proto.set_compression(false), keys_only);
+    let out = s.ssh(&["-C", "-v"], "echo ok", b"");
+    assert_eq!(out.stdout, b"ok\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(ssh_v_compression(&out.stderr), ["none", "none"]);
+}

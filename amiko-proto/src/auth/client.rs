@@ -206,6 +206,7 @@ impl Connection {
                 self.client_auth.pending_key = None;
                 self.client_auth.pending_external = None;
                 self.client_auth.awaiting_signature = None;
+                self.start_delayed_compression();
                 self.events.push_back(Event::AuthSuccess);
                 Ok(())
             }

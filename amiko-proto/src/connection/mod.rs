@@ -65,6 +65,8 @@ pub struct Connection {
     pub(crate) channels: ChannelTable,
     pub(crate) forwards: forward::Forwards,
     pub(crate) scratch: Vec<u8>,
+    /// The inflated payload of the current packet when compression runs (bounded by the packet limit).
+    pub(crate) inflated: Vec<u8>,
     closed: bool,
     input_seen: bool,
     last_input: Option<Instant>,
@@ -97,6 +99,7 @@ impl Connection {
             channels: ChannelTable::default(),
             forwards: forward::Forwards::default(),
             scratch: Vec::with_capacity(64 * 1024),
+            inflated: Vec::new(),
             closed: false,
             input_seen: false,
             last_input: None,
@@ -227,7 +230,42 @@ impl Connection {
             let start = self.in_start + opened.payload.start;
             let end = self.in_start + opened.payload.end;
             self.in_start += opened.consumed;
-            self.dispatch(&buf[start..end])?;
+            let mut inflated = std::mem::take(&mut self.inflated);
+            let r = match self.opener.decompress(&buf[start..end], &mut inflated) {
+                Ok(true) => self.dispatch(&inflated),
+                Ok(false) => self.dispatch(&buf[start..end]),
+                Err(e) => Err(e),
+            };
+            self.inflated = inflated;
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Authentication succeeded (the server sealed USERAUTH_SUCCESS, or the client received it): a delayed
+    /// compression method (`zlib@openssh.com`) runs from the next packet on in both directions, as OpenSSH does.
+    pub(crate) fn start_delayed_compression(&mut self) {
+        self.sealer.start_delayed_compression();
+        self.opener.start_delayed_compression();
+    }
+
+    /// Packet bytes sent and received so far (after the version lines, MACs included): with compression on, less
+    /// than the payloads they carried.
+    pub fn wire_bytes(&self) -> (u64, u64) {
+        (self.sealer.total_bytes(), self.opener.total_bytes())
+    }
+
+    /// Whether compression runs now in each direction (outgoing, incoming).
+    pub fn compression_active(&self) -> (bool, bool) {
+        (self.sealer.compression_active(), self.opener.compression_active())
+    }
+
+    /// Seals an application payload that may be the server's USERAUTH_SUCCESS, after which delayed compression
+    /// starts: only once the packet itself is sealed (it may have been held back during a key exchange).
+    fn seal_app(&mut self, payload: &[u8]) -> Result<()> {
+        self.sealer.seal(payload, &mut self.outbuf)?;
+        if self.cfg.role == Role::Server && payload.first() == Some(&msg::USERAUTH_SUCCESS) {
+            self.start_delayed_compression();
         }
         Ok(())
     }
@@ -297,7 +335,7 @@ impl Connection {
             self.held.push_back(payload.to_vec());
             return Ok(());
         }
-        self.sealer.seal(payload, &mut self.outbuf)?;
+        self.seal_app(payload)?;
         self.maybe_rekey();
         Ok(())
     }
@@ -315,7 +353,7 @@ impl Connection {
     pub(crate) fn release_held(&mut self) -> Result<()> {
         while let Some(p) = self.held.pop_front() {
             self.held_bytes -= p.len();
-            self.sealer.seal(&p, &mut self.outbuf)?;
+            self.seal_app(&p)?;
         }
         Ok(())
     }

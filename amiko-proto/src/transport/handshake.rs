@@ -11,6 +11,7 @@ use crate::error::{DisconnectReason, Error, Result};
 use crate::kex::{self, ClientKex, DhGroup, GexRequest, HashAlg};
 use crate::keys::PublicKey;
 use crate::transport::cipher::{self, DirectionKeys};
+use crate::transport::compress::CompressionAlg;
 use crate::transport::negotiate::{self, KexInit, Negotiated, EXT_INFO_C, EXT_INFO_S, STRICT_C, STRICT_S};
 use crate::wire::{msg, Reader, Writer};
 
@@ -55,6 +56,8 @@ pub(crate) struct Handshake {
     gex_bits: Option<u64>,
     keys_out: Option<DirectionKeys>,
     keys_in: Option<DirectionKeys>,
+    comp_out: CompressionAlg,
+    comp_in: CompressionAlg,
     sent_newkeys: bool,
     received_newkeys: bool,
     awaiting_host_key: Option<PublicKey>,
@@ -190,8 +193,8 @@ impl Connection {
             cipher_s2c: algs.cipher.join(","),
             mac_c2s: algs.mac.join(","),
             mac_s2c: algs.mac.join(","),
-            comp_c2s: "none".into(),
-            comp_s2c: "none".into(),
+            comp_c2s: algs.compression.join(","),
+            comp_s2c: algs.compression.join(","),
             first_kex_follows: false,
         };
         let mut payload = Vec::new();
@@ -368,12 +371,18 @@ impl Connection {
         };
         let c2s = make(&n.cipher_c2s, &n.mac_c2s, b'A', b'C', b'E')?;
         let s2c = make(&n.cipher_s2c, &n.mac_s2c, b'B', b'D', b'F')?;
-        let (out, inp) = match self.cfg.role {
-            Role::Client => (c2s, s2c),
-            Role::Server => (s2c, c2s),
+        let comp = |name: &str| {
+            CompressionAlg::from_name(name).ok_or_else(|| Error::Kex(format!("unsupported compression {name}")))
+        };
+        let (comp_c2s, comp_s2c) = (comp(&n.comp_c2s)?, comp(&n.comp_s2c)?);
+        let (out, inp, comp_out, comp_in) = match self.cfg.role {
+            Role::Client => (c2s, s2c, comp_c2s, comp_s2c),
+            Role::Server => (s2c, c2s, comp_s2c, comp_c2s),
         };
         self.hs.keys_out = Some(out);
         self.hs.keys_in = Some(inp);
+        self.hs.comp_out = comp_out;
+        self.hs.comp_in = comp_in;
         self.hs.session_id = Some(sid);
         Ok(())
     }
@@ -566,6 +575,7 @@ impl Connection {
             .ok_or_else(|| Error::protocol("NEWKEYS without keys"))?;
         self.sealer.seal(&[msg::NEWKEYS], &mut self.outbuf)?;
         self.sealer.set_keys(&keys)?;
+        self.sealer.set_compression(self.hs.comp_out);
         if self.hs.strict {
             self.sealer.reset_seq();
         }
@@ -584,6 +594,7 @@ impl Connection {
             .take()
             .ok_or_else(|| Error::protocol("NEWKEYS before the key exchange"))?;
         self.opener.set_keys(&keys)?;
+        self.opener.set_compression(self.hs.comp_in);
         if self.hs.strict {
             self.opener.reset_seq();
         }

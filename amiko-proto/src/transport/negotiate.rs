@@ -107,6 +107,10 @@ pub struct Negotiated {
     pub mac_c2s: Option<String>,
     /// MAC server→client.
     pub mac_s2c: Option<String>,
+    /// Compression client→server (`none`, `zlib` or `zlib@openssh.com`).
+    pub comp_c2s: String,
+    /// Compression server→client.
+    pub comp_s2c: String,
 }
 
 /// The first algorithm on the client's list that the server also has (RFC 4253 §7.1).
@@ -142,8 +146,8 @@ pub fn negotiate(client: &KexInit, server: &KexInit, is_aead: impl Fn(&str) -> b
         true => None,
         false => Some(pick("MAC (server to client)", &client.mac_s2c, &server.mac_s2c)?),
     };
-    pick("compression", &client.comp_c2s, &server.comp_c2s)?;
-    pick("compression", &client.comp_s2c, &server.comp_s2c)?;
+    let comp_c2s = pick("compression (client to server)", &client.comp_c2s, &server.comp_c2s)?;
+    let comp_s2c = pick("compression (server to client)", &client.comp_s2c, &server.comp_s2c)?;
     Ok(Negotiated {
         kex,
         host_key,
@@ -151,6 +155,8 @@ pub fn negotiate(client: &KexInit, server: &KexInit, is_aead: impl Fn(&str) -> b
         cipher_s2c,
         mac_c2s,
         mac_s2c,
+        comp_c2s,
+        comp_s2c,
     })
 }
 
@@ -218,6 +224,28 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("aes256-ctr"), "{err}");
+    }
+
+    #[test]
+    fn compression_is_negotiated_per_direction_by_the_client_order() {
+        let mut c = init("curve25519-sha256", "aes128-ctr");
+        let mut s = init("curve25519-sha256", "aes128-ctr");
+        c.comp_c2s = "zlib@openssh.com,zlib,none".into();
+        c.comp_s2c = "none".into();
+        s.comp_c2s = "none,zlib@openssh.com".into();
+        s.comp_s2c = "none,zlib@openssh.com".into();
+        let n = negotiate(&c, &s, |_| false).unwrap();
+        assert_eq!((n.comp_c2s.as_str(), n.comp_s2c.as_str()), ("zlib@openssh.com", "none"));
+        s.comp_c2s = "zlib".into();
+        c.comp_c2s = "none".into();
+        let err = negotiate(&c, &s, |_| false).unwrap_err();
+        assert!(matches!(
+            err,
+            Error::NoCommonAlgorithm {
+                kind: "compression (client to server)",
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -26,6 +26,7 @@ use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::{constant_time, hmac, rand};
 
 use super::cipher::{key_sizes, DirectionKeys};
+use super::compress::{CompressionAlg, InCompression, OutCompression};
 use crate::error::{DecodeError, Error, Result};
 
 /// Largest `packet_length` accepted or produced. RFC 4253 §6.1 requires 35000; OpenSSH allows 256 KiB.
@@ -324,6 +325,9 @@ pub struct Sealer {
     seq: u32,
     bytes: u64,
     packets: u64,
+    /// Bytes sealed over the whole connection (never reset), for statistics.
+    total: u64,
+    comp: OutCompression,
 }
 
 impl Default for Sealer {
@@ -340,6 +344,8 @@ impl Sealer {
             seq: 0,
             bytes: 0,
             packets: 0,
+            total: 0,
+            comp: OutCompression::default(),
         }
     }
 
@@ -354,6 +360,23 @@ impl Sealer {
         self.bytes = 0;
         self.packets = 0;
         Ok(())
+    }
+
+    /// Sets the compression method of the new keys (call right after [`Self::set_keys`]). A running method starts
+    /// a fresh stream, as RFC 4253 §6.2 and OpenSSH do at every key exchange; `zlib@openssh.com` waits for
+    /// [`Self::start_delayed_compression`] unless that was already called.
+    pub fn set_compression(&mut self, alg: CompressionAlg) {
+        self.comp.set(alg);
+    }
+
+    /// User authentication succeeded: `zlib@openssh.com` compresses from the next packet on.
+    pub fn start_delayed_compression(&mut self) {
+        self.comp.authenticated();
+    }
+
+    /// Whether payloads are compressed now.
+    pub fn compression_active(&self) -> bool {
+        self.comp.is_active()
     }
 
     /// Sequence number of the next packet.
@@ -371,15 +394,48 @@ impl Sealer {
         self.bytes
     }
 
+    /// Bytes sealed since the connection began (whole packets, MAC included): what went on the wire after the
+    /// version line.
+    pub fn total_bytes(&self) -> u64 {
+        self.total
+    }
+
     /// Packets sealed since the last [`Self::set_keys`].
     pub fn packets_since_keys(&self) -> u64 {
         self.packets
     }
 
-    /// Appends one whole packet carrying `payload` to `out`: length, padding length, payload, random padding (at
-    /// least 4 bytes, up to the alignment) and MAC or tag, encrypted. The payload is copied once into `out` and
-    /// encrypted there. On error `out` is left as it was.
+    /// Appends one whole packet carrying `payload` to `out`: length, padding length, payload (compressed if a
+    /// compression stream runs), random padding (at least 4 bytes, up to the alignment) and MAC or tag, encrypted.
+    /// The payload is copied once into `out` and encrypted there. On error `out` is left as it was.
     pub fn seal(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        if !self.comp.is_active() {
+            return self.seal_raw(payload, out);
+        }
+        // Refused before the stream moves on: a packet dropped after compressing would leave our stream ahead of
+        // the peer's. Deflate adds at most a few bytes per KiB plus the header and flush marker.
+        if payload.len() + payload.len() / 1024 + 64 + 1 + MIN_PADDING + AES_BLOCK > MAX_PACKET_LEN {
+            return Err(Error::Usage(format!(
+                "payload of {} bytes does not fit in one packet",
+                payload.len()
+            )));
+        }
+        self.comp.compress(payload)?;
+        let compressed = std::mem::take(&mut self.comp.buf);
+        let r = self.seal_raw(&compressed, out);
+        self.comp.buf = compressed;
+        r
+    }
+
+    /// Seals `payload` as it is even while compression runs: tests use this to send compressed bytes of their own
+    /// making, such as a decompression bomb.
+    #[cfg(test)]
+    pub(crate) fn seal_uncompressed(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        self.seal_raw(payload, out)
+    }
+
+    /// [`Self::seal`] of a payload that is already compressed, or goes uncompressed.
+    fn seal_raw(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
         let layout = self.state.layout();
         let aligned = 1 + payload.len() + if layout.len_aligned { LEN_FIELD } else { 0 };
         let mut padding = layout.block - aligned % layout.block;
@@ -415,6 +471,7 @@ impl Sealer {
             Ok(()) => {
                 self.seq = self.seq.wrapping_add(1);
                 self.bytes = self.bytes.wrapping_add((out.len() - start) as u64);
+                self.total = self.total.wrapping_add((out.len() - start) as u64);
                 self.packets = self.packets.wrapping_add(1);
                 Ok(())
             }
@@ -513,6 +570,9 @@ pub struct Opener {
     seq: u32,
     bytes: u64,
     packets: u64,
+    /// Bytes opened over the whole connection (never reset), for statistics.
+    total: u64,
+    comp: InCompression,
     /// The packet_length of the packet at the front of the buffer once known and checked. For AES-CTR without EtM
     /// the first block has then already been decrypted in place, and must not be decrypted again.
     pending_len: Option<usize>,
@@ -532,6 +592,8 @@ impl Opener {
             seq: 0,
             bytes: 0,
             packets: 0,
+            total: 0,
+            comp: InCompression::default(),
             pending_len: None,
         }
     }
@@ -550,6 +612,29 @@ impl Opener {
         Ok(())
     }
 
+    /// Sets the compression method of the new keys (call right after [`Self::set_keys`]); see
+    /// [`Sealer::set_compression`].
+    pub fn set_compression(&mut self, alg: CompressionAlg) {
+        self.comp.set(alg);
+    }
+
+    /// User authentication succeeded: `zlib@openssh.com` inflates from the next packet on.
+    pub fn start_delayed_compression(&mut self) {
+        self.comp.authenticated();
+    }
+
+    /// Whether payloads arrive compressed now.
+    pub fn compression_active(&self) -> bool {
+        self.comp.is_active()
+    }
+
+    /// Inflates an opened payload into `out` if a compression stream runs, to at most
+    /// [`super::compress::MAX_DECOMPRESSED`] bytes; `Ok(false)` means the payload was not compressed and is used
+    /// as it is. Beyond the bound is [`crate::CompressionError::TooLarge`]: `out` never grows further.
+    pub fn decompress(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<bool> {
+        self.comp.decompress(payload, out)
+    }
+
     /// Sequence number of the next packet.
     pub fn seq(&self) -> u32 {
         self.seq
@@ -563,6 +648,11 @@ impl Opener {
     /// Bytes opened (whole packets, MAC included) since the last [`Self::set_keys`], for rekey accounting.
     pub fn bytes_since_keys(&self) -> u64 {
         self.bytes
+    }
+
+    /// Bytes opened since the connection began (whole packets, MAC included).
+    pub fn total_bytes(&self) -> u64 {
+        self.total
     }
 
     /// Packets opened since the last [`Self::set_keys`].
@@ -632,6 +722,7 @@ impl Opener {
         }
         self.seq = self.seq.wrapping_add(1);
         self.bytes = self.bytes.wrapping_add(total as u64);
+        self.total = self.total.wrapping_add(total as u64);
         self.packets = self.packets.wrapping_add(1);
         Ok(Some(Opened {
             payload: LEN_FIELD + 1..end - padding,

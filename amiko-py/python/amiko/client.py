@@ -141,7 +141,7 @@ class SSHClient(ClosingContextManager):
 
         Authentication order as Paramiko: ``pkey``, ``key_filename``, then (``allow_agent``) the keys of the
         ssh-agent at ``$SSH_AUTH_SOCK``, then (``look_for_keys``) ~/.ssh/id_*, then ``password`` (with
-        keyboard-interactive fallback). ``compress`` is accepted; amiko has no compression yet.
+        keyboard-interactive fallback). ``compress=True`` asks for compression, as ``Transport.use_compression``.
         """
         if not sock:
             errors = {}
@@ -165,6 +165,7 @@ class SSHClient(ClosingContextManager):
 
         factory = transport_factory or Transport
         t = self._transport = factory(sock, disabled_algorithms=disabled_algorithms)
+        t.use_compression(compress=compress)
         t.hostname = hostname
         if banner_timeout is not None:
             t.banner_timeout = banner_timeout

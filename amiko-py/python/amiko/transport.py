@@ -76,6 +76,7 @@ class Transport(ClosingContextManager):
             raise SSHException("amiko needs a socket or an amiko Channel as sock, got {!r}".format(sock))
         self.disabled_algorithms = disabled_algorithms or {}
         self._preferred_keys = None
+        self._compress = False
         self._native = None
         self._username = None
         self._closed = False
@@ -100,6 +101,7 @@ class Transport(ClosingContextManager):
                 specs[kind] = "-" + ",".join(names)
         if self._preferred_keys and "host_key_algorithms" not in specs:
             specs["host_key_algorithms"] = "^" + ",".join(self._preferred_keys)
+        specs["compress"] = self._compress
         return specs
 
     def _start(self, timeout=None):
@@ -178,7 +180,12 @@ class Transport(ClosingContextManager):
         self._native.rekey()
 
     def use_compression(self, compress=True):
-        """Accepted for compatibility; amiko does not compress (see docs)."""
+        """Asks for compression (zlib@openssh.com, started after authentication; zlib if the server has only that),
+        as Paramiko does; call it before the transport starts. The server decides: one without compression still
+        connects, uncompressed."""
+        if self._native is not None:
+            raise SSHException("use_compression must be called before the transport starts")
+        self._compress = bool(compress)
 
     def close(self):
         if self._native is not None:
