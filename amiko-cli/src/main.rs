@@ -6,7 +6,8 @@ mod forward;
 mod opts;
 mod run;
 mod serve;
-mod ssh_config;
+// The parser is in the library target so the fuzz target can reach it.
+use amiko_cli::ssh_config;
 mod transfer;
 
 use clap::{Parser, Subcommand};

@@ -85,6 +85,8 @@ struct Reader<'a> {
     /// Directory relative includes start from (~/.ssh for the user's file, /etc/ssh for the system one).
     base: PathBuf,
     out: Vec<(String, String)>,
+    /// Set by [`fuzz`]: `Match exec` is false without running anything and `Include` reads no files.
+    sandboxed: bool,
 }
 
 impl Reader<'_> {
@@ -134,6 +136,10 @@ impl Reader<'_> {
                             patterns_match(arg, user)
                         }
                         "localuser" => patterns_match(arg, &self.target.local_user),
+                        "exec" if self.sandboxed => {
+                            let _ = self.expand(arg);
+                            false
+                        }
                         "exec" => std::process::Command::new("/bin/sh")
                             .arg("-c")
                             .arg(self.expand(arg))
@@ -167,6 +173,7 @@ impl Reader<'_> {
             match k.as_str() {
                 "host" => active = patterns_match(&words(v).join(" "), &self.target.original_host),
                 "match" => active = self.match_criteria(&words(v))?,
+                "include" if active && self.sandboxed => {}
                 "include" if active => {
                     if depth >= MAX_INCLUDE_DEPTH {
                         return Err("Include nested too deeply".into());
@@ -224,9 +231,40 @@ pub fn lookup(text: &str, base: &Path, target: &Target) -> Result<Vec<(String, S
         target,
         base: base.to_path_buf(),
         out: Vec::new(),
+        sandboxed: false,
     };
     r.read(text, 0)?;
     Ok(r.out)
+}
+
+/// Entry point of the `ssh_config` fuzz target in `fuzz/` and of its corpus replay test: `data` is read as a
+/// config file for a few hosts (the first line's first word among them, so `Host` patterns can match), with
+/// `Match exec` false and `Include` ignored so that fuzz input runs no commands and reads no files; every value
+/// then goes through token expansion.
+#[doc(hidden)]
+pub fn fuzz(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let first = text.split_whitespace().nth(1).unwrap_or("example.com").to_string();
+    for host in [first.as_str(), "example.com", "10.0.0.1"] {
+        let target = Target {
+            original_host: host.into(),
+            user: None,
+            local_user: "me".into(),
+            home: PathBuf::from("/home/me"),
+        };
+        let mut r = Reader {
+            target: &target,
+            base: PathBuf::from("/nonexistent"),
+            out: Vec::new(),
+            sandboxed: true,
+        };
+        if r.read(&text, 0).is_err() {
+            continue;
+        }
+        for (_, v) in &r.out {
+            let _ = expand_tokens(v, host, host, "22", "u", &target);
+        }
+    }
 }
 
 /// Expands ssh_config tokens: %h (host name to connect to), %n (host as given), %p, %r (remote user), %u (local

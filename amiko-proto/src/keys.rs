@@ -517,6 +517,10 @@ impl PrivateKey {
 }
 
 const OPENSSH_MAGIC: &[u8] = b"openssh-key-v1\0";
+/// Most bcrypt-pbkdf rounds accepted in an encrypted key file. The count comes from the file, and each round
+/// costs several milliseconds, so without a bound a crafted file pins a CPU for hours (found by fuzzing). ssh-keygen
+/// writes 16 by default; 1024 is far above what people choose and takes a few seconds.
+const MAX_KDF_ROUNDS: u32 = 1024;
 
 /// An OpenSSH private key file (PROTOCOL.key in OpenSSH): cipher, KDF, one public key and the private section,
 /// encrypted unless the cipher is "none". Read here rather than with ssh-key 0.6.7, which refuses ECDSA scalars
@@ -566,10 +570,14 @@ impl<'a> OpensshFile<'a> {
                 return Err(Error::Key(format!("unsupported key file KDF {}", self.kdf)));
             }
             let mut options = Reader::new(self.kdf_options);
-            let kdf = ssh_key::Kdf::Bcrypt {
-                salt: options.string()?.to_vec(),
-                rounds: options.u32()?,
-            };
+            let salt = options.string()?.to_vec();
+            let rounds = options.u32()?;
+            if rounds > MAX_KDF_ROUNDS {
+                return Err(Error::Key(format!(
+                    "the key file asks for {rounds} bcrypt rounds, more than the {MAX_KDF_ROUNDS} accepted"
+                )));
+            }
+            let kdf = ssh_key::Kdf::Bcrypt { salt, rounds };
             let tag = match (cipher.has_tag(), self.tag) {
                 (true, tag) => Some(tag.try_into().map_err(|_| Error::Key("bad key file tag".into()))?),
                 (false, []) => None,
@@ -743,6 +751,7 @@ fn pem_decode(text: &str) -> Result<(String, Vec<u8>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64ct::Encoding;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
 
@@ -784,6 +793,30 @@ mod tests {
         }
         assert!(key.sign("ssh-rsa", b"x").is_err(), "no SHA-1 signatures");
         assert!(key.sign("ssh-dss", b"x").is_err());
+    }
+
+    /// An encrypted key file whose KDF asks for far too many bcrypt rounds is refused at once instead of
+    /// computing for hours (found by fuzzing).
+    #[test]
+    fn excessive_kdf_rounds_are_refused() {
+        let mut kdf_options = Vec::new();
+        Writer::new(&mut kdf_options).string([7u8; 16]).u32(60_817_410);
+        let mut bin = OPENSSH_MAGIC.to_vec();
+        Writer::new(&mut bin)
+            .string("aes256-ctr")
+            .string("bcrypt")
+            .string(&kdf_options)
+            .u32(1)
+            .string(PrivateKey::generate_ed25519().unwrap().public_key().blob())
+            .string([0u8; 64]);
+        let text = format!(
+            "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----\n",
+            base64ct::Base64::encode_string(&bin)
+        );
+        let start = std::time::Instant::now();
+        let err = PrivateKey::from_text(&text, Some("pw")).unwrap_err();
+        assert!(err.to_string().contains("bcrypt rounds"), "{err}");
+        assert!(start.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

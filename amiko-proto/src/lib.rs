@@ -7,6 +7,9 @@
 #![warn(missing_docs)]
 
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod wire;
 
 pub use error::{CompressionError, DecodeError, DisconnectReason, Error, Result};

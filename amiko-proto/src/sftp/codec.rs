@@ -7,8 +7,11 @@ use crate::wire::{Reader, Writer};
 /// The largest frame accepted (OpenSSH's sftp-server uses 256 KiB too); bigger lengths are refused before any
 /// buffering.
 pub const MAX_PACKET: usize = 256 * 1024 + 1024;
-/// Most names in one NAME reply that we accept (each takes at least 13 bytes, so the frame bounds it anyway).
+/// Most names in one NAME reply that we accept (each takes at least [`MIN_NAME_ENTRY`] bytes, so the frame bounds
+/// it anyway).
 const MAX_NAMES: u32 = 100_000;
+/// The smallest NAME entry: an empty filename and longname (4 bytes each) and attributes with no flags (4).
+const MIN_NAME_ENTRY: usize = 12;
 
 /// A client request. Paths are bytes on the wire; they are UTF-8 here (non-UTF-8 names are refused).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -458,7 +461,7 @@ impl<'a> Response<'a> {
             fxp::DATA => Response::Data { id, data: r.string()? },
             fxp::NAME => {
                 let n = r.u32()?;
-                if n > MAX_NAMES || n as usize > r.remaining().len() / 13 {
+                if n > MAX_NAMES || n as usize > r.remaining().len() / MIN_NAME_ENTRY {
                     return Err(Error::protocol(format!("SFTP NAME count {n} larger than the packet")));
                 }
                 let mut entries = Vec::with_capacity(n as usize);
@@ -638,6 +641,15 @@ mod tests {
         let mut body = vec![fxp::NAME, 0, 0, 0, 1];
         body.extend_from_slice(&u32::MAX.to_be_bytes());
         assert!(Response::decode(&body).is_err());
+        // The smallest entries (empty names, no attributes: 12 bytes each) are still accepted (found by fuzzing:
+        // the bound used to assume 13 bytes and refused such a reply).
+        let smallest = Response::Name {
+            id: 5,
+            entries: vec![(String::new(), String::new(), Attrs::default()); 2],
+        };
+        let mut out = Vec::new();
+        smallest.encode(&mut out);
+        assert_eq!(Response::decode(&out[4..]).unwrap(), smallest);
         // Truncated frames never panic.
         let mut out = Vec::new();
         Request::Write {

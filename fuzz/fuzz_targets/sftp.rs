@@ -1,0 +1,4 @@
+//! cargo-fuzz target `sftp`; the logic is in `amiko_proto::fuzzing::sftp` so the stable corpus replay test runs it too.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| amiko_proto::fuzzing::sftp(data));
