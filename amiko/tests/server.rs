@@ -422,15 +422,15 @@ fn graceful_shutdown_lets_running_sessions_finish() {
         job.await.unwrap()
     });
     assert_eq!(out.unwrap().stdout, b"finished\n");
-    // New connections are refused after the stop.
     if let Some(t) = s.thread.take() {
         t.join().unwrap();
     }
-    // New connections are refused after the stop. Another test may have been given the freed port by then: a peer
-    // that greets us is that other server (ours cannot speak any more), while a listener that accepts and stays
-    // silent would be ours, leaked.
+    // New connections are refused after the stop. Another test in this binary may have been given the freed port
+    // by then: an amiko server greets us and an echo server sends our byte back, while our stopped server, had it
+    // leaked its listener, would stay silent.
     if let Ok(mut c) = TcpStream::connect(("127.0.0.1", s.port)) {
         c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let _ = c.write_all(b"?");
         let mut b = [0u8; 1];
         assert!(
             matches!(c.read(&mut b), Ok(1)),
