@@ -234,7 +234,8 @@ async fn forward_stdin(ch: std::sync::Arc<amiko::Channel>) {
 
 async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
     use std::io::Write;
-    let mut buf = vec![0u8; 256 * 1024];
+    // Filled by swapping with the channel's receive buffer: the bytes are not copied on their way to fd 1/2.
+    let mut buf = Vec::new();
     // Our own handle on fd 1/2, written directly: std's Stdout is line-buffered (it scans every write for
     // newlines) and tokio's hops to a blocking thread for each write. A slow reader of our output then holds the
     // copy up, which is the back-pressure ssh applies too.
@@ -248,14 +249,14 @@ async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
         .map_err(|e| amiko::Error::Config(format!("stdout: {e}")))?;
     loop {
         let n = if stderr {
-            ch.read_stderr(&mut buf).await?
+            ch.read_stderr_available(&mut buf).await?
         } else {
-            ch.read(&mut buf).await?
+            ch.read_available(&mut buf).await?
         };
         if n == 0 {
             return Ok(());
         }
-        if out.write_all(&buf[..n]).is_err() {
+        if out.write_all(&buf).is_err() {
             return Ok(()); // our output closed (e.g. `| head`): stop copying, as ssh does
         }
     }

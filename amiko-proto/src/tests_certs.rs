@@ -224,6 +224,7 @@ fn host_pair(host_keys: Vec<PrivateKey>, client_host_key: &[&str]) -> Pair {
         server: Connection::new(Config::new(Role::Server), host_keys),
         client_events: vec![],
         server_events: vec![],
+        in_place_chunks: None,
     }
 }
 

@@ -222,14 +222,18 @@ impl Channel {
         Ok(())
     }
 
-    fn poll_read_inner(&self, cx: &mut Context<'_>, stderr: bool, buf: &mut [u8]) -> Poll<Result<usize>> {
+    fn poll_read_inner(&self, cx: &mut Context<'_>, stderr: bool, buf: Dest<'_>) -> Poll<Result<usize>> {
         let mut g = self.shared().lock();
         let id = self.id;
         let Some(c) = g.conn.channel(id) else {
             return Poll::Ready(Ok(0));
         };
         if c.readable(stderr) > 0 {
-            let r = g.conn.channel_recv(id, stderr, buf).map_err(proto);
+            let r = match buf {
+                Dest::Slice(buf) => g.conn.channel_recv(id, stderr, buf),
+                Dest::Vec(buf) => g.conn.channel_recv_swap(id, stderr, buf),
+            }
+            .map_err(proto);
             drop(g);
             self.shared().kick();
             return Poll::Ready(r);
@@ -271,12 +275,34 @@ impl Channel {
 
     /// Reads remote stdout; 0 at EOF.
     pub async fn read(&self, buf: &mut [u8]) -> Result<usize> {
-        std::future::poll_fn(|cx| self.poll_read_inner(cx, false, buf)).await
+        std::future::poll_fn(|cx| self.poll_read_inner(cx, false, Dest::Slice(&mut *buf))).await
     }
 
     /// Reads remote stderr; 0 at EOF.
     pub async fn read_stderr(&self, buf: &mut [u8]) -> Result<usize> {
-        std::future::poll_fn(|cx| self.poll_read_inner(cx, true, buf)).await
+        std::future::poll_fn(|cx| self.poll_read_inner(cx, true, Dest::Slice(&mut *buf))).await
+    }
+
+    /// Waits for remote stdout and replaces `buf`'s contents with all that has arrived; 0 at EOF. For bulk
+    /// copies: the received bytes usually change hands without being copied, and passing the same `Vec` each
+    /// time recycles its capacity. At most one channel window (2 MiB by default) comes back at once.
+    ///
+    /// ```no_run
+    /// # async fn f(ch: amiko::Channel) -> amiko::Result<()> {
+    /// use std::io::Write;
+    /// let mut buf = Vec::new();
+    /// while ch.read_available(&mut buf).await? > 0 {
+    ///     std::io::stdout().write_all(&buf).unwrap();
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn read_available(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_inner(cx, false, Dest::Vec(&mut *buf))).await
+    }
+
+    /// [`Channel::read_available`] for remote stderr.
+    pub async fn read_stderr_available(&self, buf: &mut Vec<u8>) -> Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_inner(cx, true, Dest::Vec(&mut *buf))).await
     }
 
     /// Writes to the remote stdin as much as the window allows now (at least one byte).
@@ -445,7 +471,7 @@ impl Drop for Channel {
 impl AsyncRead for Channel {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let dst = buf.initialize_unfilled();
-        match self.poll_read_inner(cx, false, dst) {
+        match self.poll_read_inner(cx, false, Dest::Slice(dst)) {
             Poll::Ready(Ok(n)) => {
                 buf.advance(n);
                 Poll::Ready(Ok(()))
@@ -480,7 +506,7 @@ pub struct SharedChannel(pub Arc<Channel>);
 impl AsyncRead for SharedChannel {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
         let dst = buf.initialize_unfilled();
-        match self.0.poll_read_inner(cx, false, dst) {
+        match self.0.poll_read_inner(cx, false, Dest::Slice(dst)) {
             Poll::Ready(Ok(n)) => {
                 buf.advance(n);
                 Poll::Ready(Ok(()))
@@ -505,4 +531,10 @@ impl AsyncWrite for SharedChannel {
         self.0.shared().kick();
         Poll::Ready(r.map_err(|e| Error::Proto(e).into()))
     }
+}
+
+/// Where a read puts the bytes: a caller's slice (copied) or a caller's `Vec` (swapped in when possible).
+enum Dest<'a> {
+    Slice(&'a mut [u8]),
+    Vec(&'a mut Vec<u8>),
 }

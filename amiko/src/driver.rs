@@ -17,9 +17,12 @@ use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
 
-/// Before authentication we read in small chunks: an unauthenticated peer gets little of our memory.
+/// The read buffer starts this small, so that each of a thousand idle connections costs little memory, and
+/// doubles whenever a read fills it.
+const FIRST_READ_CHUNK: usize = 4 * 1024;
+/// Before authentication it grows no further than this: an unauthenticated peer gets little of our memory.
 const PRE_AUTH_READ_CHUNK: usize = 16 * 1024;
-/// After authentication, big reads keep the syscall count low on bulk transfers.
+/// After authentication it may grow to this: big reads keep the syscall count low on bulk transfers.
 const READ_CHUNK: usize = 256 * 1024;
 /// Channel writers wait when this much output is queued and not yet written to the socket.
 pub(crate) const MAX_PENDING_TRANSMIT: usize = 4 << 20;
@@ -188,19 +191,23 @@ where
 }
 
 async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut buf = vec![0u8; FIRST_READ_CHUNK];
+    let mut last_read = 0;
     loop {
-        let (chunk, deadline) = {
+        let deadline = {
             let g = shared.lock();
             if g.error.is_some() && g.conn.is_closed() {
                 return;
             }
-            let chunk = if g.conn.is_authenticated() {
+            let limit = if g.conn.is_authenticated() {
                 READ_CHUNK
             } else {
                 PRE_AUTH_READ_CHUNK
             };
-            (chunk, g.conn.poll_timeout())
+            if last_read == buf.len() && buf.len() < limit {
+                buf.resize(buf.len() * 2, 0);
+            }
+            g.conn.poll_timeout()
         };
         let sleep = async {
             match deadline {
@@ -209,7 +216,7 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             }
         };
         let n = tokio::select! {
-            r = rd.read(&mut buf[..chunk]) => Some(r),
+            r = rd.read(&mut buf) => Some(r),
             _ = sleep => None,
             _ = shared.shutdown.notified() => return,
             _ = shared.rearm.notified() => continue,
@@ -223,7 +230,8 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
                 return;
             }
             Some(Ok(n)) => {
-                let _ = g.conn.handle_input(&buf[..n]);
+                last_read = n;
+                let _ = g.conn.handle_input_in_place(&mut buf[..n]);
             }
             Some(Err(e)) => {
                 g.fail(Error::io("reading from the connection", e));
@@ -242,7 +250,8 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
 }
 
 async fn writer<W: AsyncWrite + Unpin>(mut wr: W, shared: Arc<Shared>) {
-    let mut out = Vec::with_capacity(256 * 1024);
+    // Swapped with the engine's output buffer on every take, so it grows only as far as the output does.
+    let mut out = Vec::new();
     loop {
         let closed = {
             let mut g = shared.lock();

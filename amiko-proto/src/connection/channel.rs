@@ -450,6 +450,25 @@ impl Connection {
         Ok(n)
     }
 
+    /// Moves all received data (stderr if `stderr`) into `out`, replacing what it held; returns the count. When
+    /// it can, the channel's buffer and `out` just trade places, so a caller that passes the same `Vec` each time
+    /// gets the bytes without a copy and lends its capacity back for the next ones. Grants window back like
+    /// [`Connection::channel_recv`].
+    pub fn channel_recv_swap(&mut self, id: ChannelId, stderr: bool, out: &mut Vec<u8>) -> Result<usize> {
+        let ch = self.channels.map.get_mut(&id).ok_or(Error::ChannelClosed)?;
+        let q = if stderr { &mut ch.stderr } else { &mut ch.stdout };
+        let n = q.len();
+        out.clear();
+        if q.start == 0 {
+            std::mem::swap(&mut q.data, out);
+        } else {
+            out.extend_from_slice(q.as_slice());
+            q.consume(n);
+        }
+        self.channel_consumed(id, n)?;
+        Ok(n)
+    }
+
     /// Lets the caller read received data in place: `f` gets the contiguous slices and returns how much it used.
     pub fn channel_consume_with(
         &mut self,

@@ -80,9 +80,10 @@ impl Connection {
     pub fn new(cfg: Config, host_keys: Vec<PrivateKey>) -> Self {
         let our_version = format!("SSH-2.0-{}", cfg.software_version);
         let mut c = Connection {
-            inbuf: Vec::with_capacity(64 * 1024),
+            // Buffers grow with use: an idle connection among thousands should cost little memory.
+            inbuf: Vec::new(),
             in_start: 0,
-            outbuf: Vec::with_capacity(64 * 1024),
+            outbuf: Vec::new(),
             out_sent: 0,
             version_reader: VersionReader::default(),
             our_version: our_version.clone(),
@@ -98,7 +99,7 @@ impl Connection {
             server_auth: ServerAuth::default(),
             channels: ChannelTable::default(),
             forwards: forward::Forwards::default(),
-            scratch: Vec::with_capacity(64 * 1024),
+            scratch: Vec::new(),
             inflated: Vec::new(),
             closed: false,
             input_seen: false,
@@ -149,6 +150,45 @@ impl Connection {
         }
         self.inbuf.extend_from_slice(data);
         let r = self.process_input();
+        self.fail_on(r)
+    }
+
+    /// Like [`Connection::handle_input`], but works on the caller's buffer: whole packets are decrypted and parsed
+    /// where they lie, and only a trailing partial packet is copied into the engine. A driver that reads into its own
+    /// buffer saves a copy of nearly every byte this way. `data` is left scrambled (decrypted in place).
+    ///
+    /// ```
+    /// use amiko_proto::{config::{Config, Role}, connection::Connection};
+    /// let mut conn = Connection::new(Config::new(Role::Client), vec![]);
+    /// let mut bytes = b"SSH-2.0-OpenSSH_9.6\r\n".to_vec();
+    /// conn.handle_input_in_place(&mut bytes).unwrap();
+    /// ```
+    pub fn handle_input_in_place(&mut self, data: &mut [u8]) -> Result<()> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if self.peer_version.is_none() || self.in_start < self.inbuf.len() {
+            // Bytes already waiting must come first: append and go the usual way.
+            return self.handle_input(data);
+        }
+        if !data.is_empty() {
+            self.input_seen = true;
+        }
+        self.inbuf.clear();
+        self.in_start = 0;
+        let r = self.process_packets(data);
+        let rest = &data[self.in_start.min(data.len())..];
+        self.in_start = 0;
+        self.inbuf.extend_from_slice(rest);
+        let r = r.and_then(|()| {
+            if self.inbuf.len() > MAX_BUFFERED_INPUT {
+                Err(Error::protocol(
+                    "peer sent too much data while the connection was paused",
+                ))
+            } else {
+                Ok(())
+            }
+        });
         self.fail_on(r)
     }
 
