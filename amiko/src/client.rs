@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use amiko_proto::config::{Config, Role};
 use amiko_proto::keys::{PrivateKey, PublicKey};
+use amiko_proto::transport::negotiate::Negotiated;
 use tokio::net::TcpStream;
 
 use crate::channel::Channel;
@@ -260,6 +261,13 @@ impl Client {
     /// Number of key exchanges completed on this connection (1 + rekeys).
     pub fn kex_count(&self) -> u32 {
         self.shared().lock().conn.kex_count()
+    }
+
+    /// Every algorithm the last key exchange agreed on: the method, the host key algorithm, and the cipher, MAC and
+    /// compression of each direction, as `ssh -v` prints them after `kex:`. None only before the first key exchange
+    /// completes, which [`Client::connect`] waits for.
+    pub fn negotiated(&self) -> Option<Negotiated> {
+        self.shared().lock().conn.negotiated().cloned()
     }
 
     /// The negotiated cipher client→server, e.g. to show in verbose output.

@@ -28,6 +28,7 @@ pub mod sftp;
 pub use amiko_proto as proto;
 pub use amiko_proto::connection::PtyRequest;
 pub use amiko_proto::keys::{PrivateKey, PublicKey};
+pub use amiko_proto::transport::negotiate::Negotiated;
 pub use channel::{Channel, SharedChannel};
 pub use client::{home_dir, load_key_file, Client, ClientConfig, KbdInteractive, Output};
 pub use error::{Error, Result};

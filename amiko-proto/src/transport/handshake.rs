@@ -294,7 +294,7 @@ impl Connection {
             Role::Server => (&peer, &ours),
         };
         let n = negotiate::negotiate(c, s, cipher::is_aead)?;
-        self.hs.ignore_next = peer.first_kex_follows && negotiate::guess_was_wrong(&peer, &n);
+        self.hs.ignore_next = peer.first_kex_follows && negotiate::guess_was_wrong(c, s);
         if self.cfg.role == Role::Client && kex::is_group_exchange(&n.kex) {
             // Ask for a group as strong as the strongest key we will derive from it (OpenSSH's dh_estimate).
             let need = [(&n.cipher_c2s, &n.mac_c2s), (&n.cipher_s2c, &n.mac_s2c)]

@@ -160,11 +160,14 @@ pub fn negotiate(client: &KexInit, server: &KexInit, is_aead: impl Fn(&str) -> b
     })
 }
 
-/// Whether the peer's guessed first kex packet must be ignored (RFC 4253 §7): it guessed wrong when its first kex
-/// or host key algorithm is not the negotiated one.
-pub fn guess_was_wrong(peer: &KexInit, negotiated: &Negotiated) -> bool {
-    peer.kex.split(',').next() != Some(negotiated.kex.as_str())
-        || peer.host_key.split(',').next() != Some(negotiated.host_key.as_str())
+/// Whether a guessed first kex packet (first_kex_packet_follows) must be ignored. RFC 4253 §7: the guess is wrong
+/// when "server and client have different preferred algorithm" for the key exchange or the host key, even if the
+/// algorithm negotiated is the one the guesser preferred. OpenSSH (`proposals_match`) and dropbear (without its
+/// kexguess2 extension, which amiko does not offer) compare the first names, and a guesser that finds its guess
+/// wrong sends its first kex packet again: taking the guessed one as well would answer twice.
+pub fn guess_was_wrong(client: &KexInit, server: &KexInit) -> bool {
+    let first = |l: &str| l.split(',').next().unwrap_or_default().to_owned();
+    first(&client.kex) != first(&server.kex) || first(&client.host_key) != first(&server.host_key)
 }
 
 #[cfg(test)]
@@ -202,8 +205,34 @@ mod tests {
         assert_eq!(n.kex, "curve25519-sha256");
         assert_eq!(n.cipher_c2s, "aes128-ctr");
         assert_eq!(n.mac_c2s.as_deref(), Some("hmac-sha2-256"));
-        assert!(guess_was_wrong(&s, &n));
-        assert!(!guess_was_wrong(&c, &n));
+        assert!(guess_was_wrong(&c, &s));
+        assert!(!guess_was_wrong(&c, &c));
+    }
+
+    /// dbclient guesses curve25519-sha256 and ssh-ed25519 against a server preferring mlkem768x25519-sha256: the
+    /// negotiation lands on the guessed method, yet the guess is wrong by RFC 4253 §7, and dbclient sends its
+    /// KEX_ECDH_INIT again (the interop matrix caught amiko answering both).
+    #[test]
+    fn a_guess_is_wrong_when_the_preferred_algorithms_differ_even_if_it_is_negotiated() {
+        let mut c = init(
+            "curve25519-sha256,ecdh-sha2-nistp256,kexguess2@matt.ucc.asn.au",
+            "aes128-ctr",
+        );
+        c.first_kex_follows = true;
+        let s = init("mlkem768x25519-sha256,curve25519-sha256", "aes128-ctr");
+        let n = negotiate(&c, &s, |_| false).unwrap();
+        assert_eq!(
+            (n.kex.as_str(), n.host_key.as_str()),
+            ("curve25519-sha256", "ssh-ed25519")
+        );
+        assert!(guess_was_wrong(&c, &s));
+        // Same preferred kex and host key: right, whatever else differs.
+        let s = init("curve25519-sha256", "aes256-ctr,aes128-ctr");
+        assert!(!guess_was_wrong(&c, &s));
+        // Same kex, different preferred host key: wrong.
+        let mut s = s;
+        s.host_key = "ecdsa-sha2-nistp256,ssh-ed25519".into();
+        assert!(guess_was_wrong(&c, &s));
     }
 
     #[test]

@@ -15,6 +15,16 @@ use super::session::{Control, Session};
 use super::ServerConfig;
 use crate::driver::{self, Owner, Shared};
 
+/// What a handler hook learns about the connection: the user (empty before authentication), the peer and the
+/// algorithms in use.
+fn session_info(user: &Option<String>, peer: SocketAddr, conn: &Connection) -> SessionInfo {
+    SessionInfo {
+        user: user.clone().unwrap_or_default(),
+        peer,
+        negotiated: conn.negotiated().cloned(),
+    }
+}
+
 /// Decrements the unauthenticated count once, whether the connection authenticates or ends.
 struct StartupSlot(Option<Arc<AtomicUsize>>);
 
@@ -72,10 +82,7 @@ pub(super) async fn serve(
         let Ok(ev) = ev else { break };
         if let Event::ForwardRequest { request, want_reply } = ev {
             // Binding a listener awaits: handled outside the lock (forward.rs).
-            let info = SessionInfo {
-                user: user.clone().unwrap_or_default(),
-                peer,
-            };
+            let info = session_info(&user, peer, &shared.lock().conn);
             let r = super::forward::request(&owner, &handler, &info, &cfg, &mut listeners, request, want_reply).await;
             if r.is_err() {
                 break;
@@ -135,10 +142,7 @@ pub(super) async fn serve(
                 Ok(())
             }
             Event::ChannelOpenRequest { id, kind: _ } => {
-                let info = SessionInfo {
-                    user: user.clone().unwrap_or_default(),
-                    peer,
-                };
+                let info = session_info(&user, peer, c);
                 if !handler.session_open(&info) {
                     c.channel_reject(id, 1, "refused by the server")
                 } else if sessions.len() >= cfg.max_sessions {
@@ -153,10 +157,7 @@ pub(super) async fn serve(
                 request,
                 want_reply,
             } => {
-                let info = SessionInfo {
-                    user: user.clone().unwrap_or_default(),
-                    peer,
-                };
+                let info = session_info(&user, peer, c);
                 drop(g);
                 let ok = handle_request(
                     &owner,
@@ -182,10 +183,7 @@ pub(super) async fn serve(
                 continue;
             }
             Event::DirectTcpipRequest { id, host, port, .. } => {
-                let info = SessionInfo {
-                    user: user.clone().unwrap_or_default(),
-                    peer,
-                };
+                let info = session_info(&user, peer, c);
                 let cert_allows = cert_rules.as_ref().is_none_or(|r| r.permit_port_forwarding);
                 if cert_allows && handler.direct_tcpip(&info, &host, port) {
                     tracing::info!(%peer, "direct-tcpip to {host}:{port}");
@@ -196,10 +194,7 @@ pub(super) async fn serve(
                 }
             }
             Event::DirectStreamlocalRequest { id, path } => {
-                let info = SessionInfo {
-                    user: user.clone().unwrap_or_default(),
-                    peer,
-                };
+                let info = session_info(&user, peer, c);
                 if handler.direct_streamlocal(&info, &path) {
                     tracing::info!(%peer, "direct-streamlocal to {path}");
                     tokio::spawn(super::forward::direct_streamlocal(owner.clone(), id, path));
@@ -210,32 +205,20 @@ pub(super) async fn serve(
             }
             Event::ChannelEof(id) => {
                 if sessions.contains_key(&id) {
-                    handler.channel_eof(&SessionInfo {
-                        user: user.clone().unwrap_or_default(),
-                        peer,
-                    });
+                    handler.channel_eof(&session_info(&user, peer, c));
                 }
                 Ok(())
             }
             Event::ChannelClosed(id) => {
                 if sessions.contains_key(&id) {
-                    handler.channel_close(&SessionInfo {
-                        user: user.clone().unwrap_or_default(),
-                        peer,
-                    });
+                    handler.channel_close(&session_info(&user, peer, c));
                 }
                 sessions.remove(&id);
                 let _ = c.channel_release(id);
                 Ok(())
             }
             Event::GlobalRequest { name, want_reply } => {
-                let ok = handler.global_request(
-                    &SessionInfo {
-                        user: user.clone().unwrap_or_default(),
-                        peer,
-                    },
-                    &name,
-                );
+                let ok = handler.global_request(&session_info(&user, peer, c), &name);
                 if want_reply {
                     c.global_reply(ok)
                 } else {

@@ -24,6 +24,9 @@ pub struct SessionInfo {
     pub user: String,
     /// The client's address.
     pub peer: std::net::SocketAddr,
+    /// The algorithms the connection's last key exchange agreed on (key exchange, host key, ciphers, MACs,
+    /// compression). None only before the first key exchange completes, which no session hook sees.
+    pub negotiated: Option<crate::Negotiated>,
 }
 
 /// The server's policy. Every method has a default that refuses, so a handler implements only what it allows.

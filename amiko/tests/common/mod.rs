@@ -140,6 +140,13 @@ fn wait_for_port(port: u16, child: &mut Child) -> bool {
     false
 }
 
+/// The OpenSSH 10 tree of AMIKO_OPENSSH10_ROOT, if it is set and holds an sshd.
+pub fn openssh10_root() -> Option<PathBuf> {
+    std::env::var_os("AMIKO_OPENSSH10_ROOT")
+        .map(PathBuf::from)
+        .filter(|root| root.join("usr/sbin/sshd").exists())
+}
+
 /// A running OpenSSH sshd.
 pub struct Sshd {
     pub port: u16,
@@ -168,10 +175,8 @@ impl Sshd {
     /// OpenSSH 10 (ML-KEM) from a Debian trixie tree that scripts/test made with debootstrap (device nodes made by
     /// debootstrap; nothing is mounted), run with chroot. Logs in as root with a key.
     pub fn start_openssh10() -> Option<Sshd> {
-        match std::env::var("AMIKO_OPENSSH10_ROOT") {
-            Ok(root) if Path::new(&root).join("usr/sbin/sshd").exists() => {
-                Self::start_inner("", Some(Path::new(&root)))
-            }
+        match openssh10_root() {
+            Some(root) => Self::start_inner("", Some(&root)),
             _ => {
                 // The one deliberate exception to "no skip under CI": the trixie tree comes from the network and
                 // scripts/test says why it could not be made.
@@ -181,6 +186,12 @@ impl Sshd {
                 None
             }
         }
+    }
+
+    /// The sshd of another OpenSSH tree (see [`Sshd::start_openssh10`]) with extra sshd_config lines, whose paths
+    /// are as sshd sees them inside the tree.
+    pub fn start_in_root_with(root: &Path, extra: &str) -> Option<Sshd> {
+        Self::start_inner(extra, Some(root))
     }
 
     fn start_inner(extra: &str, chroot: Option<&Path>) -> Option<Sshd> {
@@ -332,6 +343,12 @@ pub struct Dropbear {
 
 impl Dropbear {
     pub fn start() -> Option<Dropbear> {
+        Self::start_with_host_keys(&[])
+    }
+
+    /// Starts dropbear with these host keys (dropbear's format, at most one per key type: dropbear refuses more);
+    /// none: a fresh ed25519 key. `known_hosts` names the first.
+    pub fn start_with_host_keys(keys: &[PathBuf]) -> Option<Dropbear> {
         if !Path::new("/usr/sbin/dropbear").exists() || !Path::new("/usr/bin/dropbearkey").exists() {
             missing("dropbear (/usr/sbin/dropbear, dropbearkey)")?;
         }
@@ -339,20 +356,15 @@ impl Dropbear {
             missing("root (dropbear tests need the amikotest account)")?;
         }
         let dir = temp_dir("dropbear");
-        let host_key = dir.join("host_ed25519");
-        assert!(run(Command::new("dropbearkey")
-            .args(["-t", "ed25519", "-f"])
-            .arg(&host_key)));
-        let out = Command::new("dropbearkey")
-            .args(["-y", "-f"])
-            .arg(&host_key)
-            .output()
-            .expect("dropbearkey -y");
-        let pub_line = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find(|l| l.starts_with("ssh-"))
-            .map(str::to_string)
-            .expect("dropbear public key");
+        let mut host_keys = keys.to_vec();
+        if host_keys.is_empty() {
+            let host_key = dir.join("host_ed25519");
+            assert!(run(Command::new("dropbearkey")
+                .args(["-t", "ed25519", "-f"])
+                .arg(&host_key)));
+            host_keys.push(host_key);
+        }
+        let pub_line = dropbear_public_key(&host_keys[0]);
         let client_key = dir.join("id_ed25519");
         keygen(&client_key, "ed25519", None);
         let home = PathBuf::from(format!("/home/{TEST_USER}"));
@@ -385,8 +397,8 @@ impl Dropbear {
         .expect("known_hosts");
         let log = std::fs::File::create(dir.join("dropbear.log")).expect("log");
         let mut child = Command::new("/usr/sbin/dropbear")
-            .args(["-F", "-E", "-p", &format!("127.0.0.1:{port}"), "-r"])
-            .arg(&host_key)
+            .args(["-F", "-E", "-p", &format!("127.0.0.1:{port}")])
+            .args(host_keys.iter().flat_map(|k| [Path::new("-r"), k.as_path()]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -403,6 +415,20 @@ impl Dropbear {
             child,
         })
     }
+}
+
+/// The OpenSSH public key line of a dropbear private key file (`dropbearkey -y`).
+pub fn dropbear_public_key(key: &Path) -> String {
+    let out = Command::new("dropbearkey")
+        .args(["-y", "-f"])
+        .arg(key)
+        .output()
+        .expect("dropbearkey -y");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find(|l| l.starts_with("ssh-") || l.starts_with("ecdsa-"))
+        .map(str::to_string)
+        .expect("dropbear public key")
 }
 
 impl Drop for Dropbear {
