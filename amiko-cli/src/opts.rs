@@ -134,6 +134,12 @@ impl Resolved {
         out.push_str(&format!("forwardagent {}\n", forward.as_deref().unwrap_or("no")));
         let compression = if self.config.proto.compression() { "yes" } else { "no" };
         out.push_str(&format!("compression {compression}\n"));
+        // As ssh -G prints it (seconds 0: no time limit), with amiko's own defaults (1 GiB, an hour) filled in.
+        let secs = match self.config.proto.rekey_time {
+            Duration::MAX => 0,
+            t => t.as_secs(),
+        };
+        out.push_str(&format!("rekeylimit {} {secs}\n", self.config.proto.rekey_bytes));
         out
     }
 }
@@ -191,7 +197,6 @@ const IGNORED_KEYWORDS: &[&str] = &[
     "proxyusefdpass",
     "pubkeyacceptedalgorithms",
     "pubkeyacceptedkeytypes",
-    "rekeylimit",
     "remotecommand",
     "remoteforward",
     "requiredrsasize",
@@ -409,6 +414,15 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
                 let s: u64 = v.parse().map_err(|_| format!("bad ServerAliveInterval '{v}'"))?;
                 cfg.proto.keepalive_interval = (s > 0).then(|| Duration::from_secs(s));
             }
+            "rekeylimit" => {
+                let (bytes, time) = parse_rekey_limit(v)?;
+                if let Some(b) = bytes {
+                    cfg.proto.rekey_bytes = b;
+                }
+                if let Some(t) = time {
+                    cfg.proto.rekey_time = t;
+                }
+            }
             "batchmode" => batch_mode = parse_bool("BatchMode", v)?,
             "compression" => cfg.proto.set_compression(parse_bool("Compression", v)?),
             "proxyjump" => {}
@@ -481,6 +495,111 @@ pub fn resolve(args: &SshArgs, destination: &str) -> Result<Resolved, String> {
         remote_forwards,
         dynamic_forwards,
     })
+}
+
+/// `RekeyLimit SIZE [TIME]` as ssh reads it: SIZE is `default` (amiko's 1 GiB) or bytes with an optional K, M, G,
+/// T, P or E suffix (powers of 1024, a fraction allowed: `1.5G`), at least 16; TIME is `none` (no time limit, as
+/// `0`) or sshd_config's TIME FORMAT (`3600`, `1h`, `1h30m`: s, m, h, d and w units). None leaves the default.
+pub fn parse_rekey_limit(v: &str) -> Result<(Option<u64>, Option<Duration>), String> {
+    let words: Vec<&str> = v.split_whitespace().collect();
+    let (size, time) = match words.as_slice() {
+        [size] => (*size, None),
+        [size, time] => (*size, Some(*time)),
+        [] => return Err("RekeyLimit: missing argument".into()),
+        _ => return Err(format!("RekeyLimit: garbage at end of line in '{v}'")),
+    };
+    let bytes = if size.eq_ignore_ascii_case("default") {
+        None
+    } else {
+        let b = parse_scaled(size).ok_or_else(|| {
+            format!("RekeyLimit: bad size '{size}' (a number with an optional K, M or G suffix, or default)")
+        })?;
+        match b {
+            0 => None, // ssh: 0 is the default
+            1..16 => return Err(format!("RekeyLimit: {size} is too small (at least 16 bytes)")),
+            b => Some(b),
+        }
+    };
+    let time = match time {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("none") => Some(Duration::MAX),
+        Some(t) => match parse_time(t) {
+            // 0 turns the time limit off, as in ssh.
+            Some(0) => Some(Duration::MAX),
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => {
+                return Err(format!(
+                    "RekeyLimit: bad time '{t}' (seconds, or a number with s, m, h, d or w units such as 1h30m, \
+                     or none)"
+                ))
+            }
+        },
+    };
+    Ok((bytes, time))
+}
+
+/// A byte count as OpenBSD's scan_scaled(3) reads it: digits, an optional fraction, an optional unit of B, K, M,
+/// G, T, P or E (either case, powers of 1024). None if malformed or beyond 2^63 - 1.
+fn parse_scaled(s: &str) -> Option<u64> {
+    let (num, shift) = match s.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'B' => 0,
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                'P' => 50,
+                'E' => 60,
+                _ => return None,
+            };
+            (&s[..i], shift)
+        }
+        _ => (s, 0),
+    };
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let scale = 1u128 << shift;
+    // A fraction of the unit, rounded down (digits past 10^-18 do not matter: 2^60 * 10^18 fits in a u128).
+    let frac = &frac[..frac.len().min(18)];
+    let fraction = match frac {
+        "" => 0,
+        f => f.parse::<u128>().ok()? * scale / 10u128.pow(f.len() as u32),
+    };
+    let total = whole.parse::<u128>().ok()?.checked_mul(scale)?.checked_add(fraction)?;
+    u64::try_from(total).ok().filter(|&t| t <= i64::MAX as u64)
+}
+/// Seconds in sshd_config(5)'s TIME FORMAT, as OpenSSH's convtime reads it: numbers each followed by a unit (s,
+/// m, h, d or w, either case; none means seconds), added up (`1h30m`). None if malformed or beyond 2^31 - 1.
+fn parse_time(s: &str) -> Option<u64> {
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let mut chars = rest.chars();
+        let unit = match chars.next().map(|c| c.to_ascii_lowercase()) {
+            None => 1,
+            Some('s') => 1,
+            Some('m') => 60,
+            Some('h') => 3600,
+            Some('d') => 86400,
+            Some('w') => 7 * 86400,
+            Some(_) => return None,
+        };
+        rest = chars.as_str();
+        total = total.checked_add(n.checked_mul(unit)?)?;
+    }
+    (total <= i32::MAX as u64).then_some(total)
 }
 
 /// An IdentityAgent / ForwardAgent value as ssh reads it: `none`, `SSH_AUTH_SOCK`, `$VAR`, or a path (tokens and
@@ -573,6 +692,54 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve(&bad, "h").err().unwrap().contains("rot13"));
+    }
+
+    #[test]
+    fn rekey_limit_sizes_times_and_bad_values() {
+        let r = |v: &str| parse_rekey_limit(v);
+        let h = |n: u64| Some(Duration::from_secs(n * 3600));
+        assert_eq!(r("1G 1h"), Ok((Some(1 << 30), h(1))));
+        assert_eq!(r("500M"), Ok((Some(500 << 20), None)));
+        assert_eq!(r("64K"), Ok((Some(64 << 10), None)));
+        assert_eq!(r("64k 90"), Ok((Some(64 << 10), Some(Duration::from_secs(90)))));
+        assert_eq!(r("1.5G 1h30m"), Ok((Some(3 << 29), Some(Duration::from_secs(5400)))));
+        assert_eq!(r("4096 2d1w"), Ok((Some(4096), Some(Duration::from_secs(9 * 86400)))));
+        assert_eq!(r("default none"), Ok((None, Some(Duration::MAX))));
+        assert_eq!(r("default"), Ok((None, None)));
+        assert_eq!(r("0 0"), Ok((None, Some(Duration::MAX))));
+        assert_eq!(r("1E"), Ok((Some(1 << 60), None)));
+        for (bad, says) in [
+            ("", "missing"),
+            ("lots", "bad size 'lots'"),
+            ("1Q", "bad size '1Q'"),
+            ("-1", "bad size '-1'"),
+            ("8E", "bad size '8E'"),
+            ("15", "too small"),
+            ("1G soon", "bad time 'soon'"),
+            ("1G 1y", "bad time '1y'"),
+            ("1G 99999999999", "bad time"),
+            ("1G 1h extra", "garbage"),
+        ] {
+            let e = r(bad).expect_err(bad);
+            assert!(e.starts_with("RekeyLimit: ") && e.contains(says), "{bad}: {e}");
+        }
+        // Through -o, into the engine's settings.
+        let args = SshArgs {
+            options: vec!["RekeyLimit=64K 10m".into()],
+            config_file: Some("/dev/null".into()),
+            ..Default::default()
+        };
+        let c = resolve(&args, "h").unwrap().config.proto;
+        assert_eq!((c.rekey_bytes, c.rekey_time), (65536, Duration::from_secs(600)));
+        let bad = SshArgs {
+            options: vec!["RekeyLimit=huge".into()],
+            config_file: Some("/dev/null".into()),
+            ..Default::default()
+        };
+        assert!(resolve(&bad, "h")
+            .err()
+            .unwrap()
+            .contains("RekeyLimit: bad size 'huge'"));
     }
 
     #[test]

@@ -85,6 +85,68 @@ fn ssh_level_errors_exit_255_with_one_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 }
 
+/// `-o RekeyLimit=64K`: amiko rekeys every 64 KiB while 1 MiB goes through `cat` and back, and sshd's log shows
+/// each new KEXINIT; the data arrives intact. Without the option, one key exchange only. A bad value is refused
+/// before connecting, as ssh does.
+#[test]
+fn rekey_limit_option_rekeys_against_sshd() {
+    let Some(sshd) = Sshd::start() else { return };
+    let kexinits = || sshd.log().matches("SSH2_MSG_KEXINIT received").count();
+    let data: Vec<u8> = (0..1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let cat = |extra: &[&str]| {
+        let mut args = exec_args(&sshd);
+        let dashdash = args.len() - 1;
+        for (i, a) in extra.iter().enumerate() {
+            args.insert(dashdash + i, a.to_string());
+        }
+        let mut child = amiko()
+            .args(&args)
+            .arg("cat")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = data.clone();
+        let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.stdout == data,
+            "got {} bytes back of {}",
+            out.stdout.len(),
+            data.len()
+        );
+    };
+    let before = kexinits();
+    cat(&[]);
+    let plain = kexinits() - before;
+    assert_eq!(plain, 1, "one key exchange without RekeyLimit");
+    let before = kexinits();
+    cat(&["-o", "RekeyLimit=64K 1h"]);
+    let rekeyed = kexinits() - before;
+    // 1 MiB each way over 64 KiB: the first exchange and one more per 64 KiB in the busier direction (17 or so).
+    assert!(rekeyed >= 15, "{rekeyed} key exchanges with RekeyLimit=64K");
+
+    for (bad, says) in [
+        ("RekeyLimit=lots", "RekeyLimit: bad size 'lots'"),
+        ("RekeyLimit=8", "too small"),
+        ("RekeyLimit=1G sometime", "RekeyLimit: bad time 'sometime'"),
+    ] {
+        let mut args = exec_args(&sshd);
+        args.insert(1, "-o".into());
+        args.insert(2, bad.into());
+        let out = amiko().args(&args).arg("true").stdin(Stdio::null()).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(255), "{bad}: {err}");
+        assert!(err.contains(says) && err.lines().count() == 1, "{bad}: {err}");
+    }
+}
+
 #[test]
 fn exec_with_a_cipher_and_accept_new() {
     let Some(sshd) = Sshd::start() else { return };

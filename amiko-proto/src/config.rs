@@ -319,7 +319,7 @@ pub struct Config {
     pub software_version: String,
     /// Rekey after this many bytes in either direction (RFC 4344 §3 suggests 1 GiB for AES).
     pub rekey_bytes: u64,
-    /// Rekey after this much time.
+    /// Rekey after this much time; `Duration::MAX` never rekeys by time (ssh_config's `RekeyLimit ... none`).
     pub rekey_time: Duration,
     /// The receive window we offer on each channel.
     pub channel_window: u32,

@@ -271,6 +271,73 @@ fn input_fed_in_place_in_odd_chunks_matches_across_ciphers_and_rekeys() {
 }
 
 #[test]
+fn data_held_during_a_rekey_still_rekeys_at_the_byte_limit() {
+    // A fast writer queues a whole window of data while a key exchange runs; once NEWKEYS goes out, the queue must
+    // not all go under the new keys: every 64 KiB starts another exchange, as when the data is sent bit by bit.
+    let mut cc = Config::new(Role::Client);
+    cc.rekey_bytes = 64 * 1024;
+    let mut sc = Config::new(Role::Server);
+    sc.channel_window = 4 << 20;
+    let mut p = Pair::new(cc, sc);
+    p.authenticate();
+    let cid = p.client.channel_open_session().unwrap();
+    p.run();
+    let sid = p
+        .server_events
+        .iter()
+        .find_map(|e| match e {
+            Event::ChannelOpenRequest { id, .. } => Some(*id),
+            _ => None,
+        })
+        .unwrap();
+    let data: Vec<u8> = (0..1_048_576u32).map(|i| (i * 13 % 251) as u8).collect();
+    p.client.rekey().unwrap();
+    assert_eq!(p.client.channel_send(cid, &data, None).unwrap(), data.len());
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    for _ in 0..1000 {
+        p.run();
+        loop {
+            let n = p.server.channel_recv(sid, false, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        if got.len() == data.len() {
+            break;
+        }
+    }
+    assert!(got == data, "got {} bytes of {}", got.len(), data.len());
+    // 1 MiB over 64 KiB: about 16 exchanges after the first.
+    assert!(p.client.kex_count() >= 15, "kex count {}", p.client.kex_count());
+}
+
+#[test]
+fn rekey_time_rekeys_when_due_and_duration_max_never_does() {
+    let hours = |h: u64| std::time::Duration::from_secs(h * 3600);
+    let t0 = std::time::Instant::now();
+    // The default (an hour): a rekey starts once the hour is over.
+    let mut p = Pair::default_pair();
+    p.authenticate();
+    p.client.handle_timeout(t0).unwrap();
+    assert_eq!(p.client.poll_timeout(), Some(t0 + hours(1)));
+    p.client.handle_timeout(t0 + hours(2)).unwrap();
+    p.run();
+    assert_eq!(p.client.kex_count(), 2);
+    // Duration::MAX (RekeyLimit ... none): no deadline, no rekey, and no overflow adding it to an Instant.
+    let mut cc = Config::new(Role::Client);
+    cc.rekey_time = std::time::Duration::MAX;
+    let mut p = Pair::new(cc, Config::new(Role::Server));
+    p.authenticate();
+    p.client.handle_timeout(t0).unwrap();
+    assert_eq!(p.client.poll_timeout(), None);
+    p.client.handle_timeout(t0 + hours(24 * 365 * 10)).unwrap();
+    p.run();
+    assert_eq!(p.client.kex_count(), 1);
+}
+
+#[test]
 fn wrong_password_names_methods_and_max_tries_disconnects() {
     let mut p = Pair::default_pair();
     p.run();

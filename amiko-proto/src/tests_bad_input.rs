@@ -334,6 +334,36 @@ fn ssh_1_and_unknown_versions_are_refused_but_1_99_is_accepted() {
 }
 
 #[test]
+fn version_line_without_a_software_version_is_refused_as_openssh_does() {
+    // OpenSSH 9.2's sshd answers "Invalid SSH identification string." to the first three (checked against a real
+    // sshd with the bytes written to a socket) and takes the last two.
+    for (line, ok) in [
+        (&b"SSH-2.0-\r\n"[..], false),
+        (b"SSH-2.0-\n", false),
+        (b"SSH-2.0\r\n", false),
+        (b"SSH-2.0-x\r\n", true),
+        (b"SSH-2.0- comment\r\n", true),
+    ] {
+        for mut c in [client(), server()] {
+            let r = c.handle_input(line);
+            if ok {
+                r.unwrap();
+                continue;
+            }
+            let e = refused(&mut c, r);
+            assert!(
+                matches!(&e, Error::Version(m) if m.contains("no software version")),
+                "{line:?}: {e}"
+            );
+            assert_eq!(
+                sent_disconnect(&mut c),
+                code(DisconnectReason::ProtocolVersionNotSupported)
+            );
+        }
+    }
+}
+
+#[test]
 fn server_refuses_any_line_before_the_version() {
     // RFC 4253 §4.2: only the server may send other lines first.
     let mut s = server();

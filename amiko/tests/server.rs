@@ -112,24 +112,30 @@ impl TestServer {
 
     /// Runs `ssh` with the test's key, known_hosts and port, then `args` (destination included), feeding `stdin`.
     fn ssh_args(&self, args: &[&str], stdin: &[u8]) -> Output {
+        self.ssh_env(&[], args, stdin)
+    }
+
+    /// [`TestServer::ssh_args`] with variables added to `ssh`'s own environment (TERM for a pty, say).
+    fn ssh_env(&self, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
         let mut c = Command::new("ssh");
-        c.args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-        .arg("-i")
-        .arg(&self.client_key)
-        .args(["-p", &self.port.to_string()])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        c.envs(env.iter().copied())
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=yes",
+                "-o",
+                "LogLevel=ERROR",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
+            .arg("-i")
+            .arg(&self.client_key)
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = c.spawn().unwrap();
         let mut i = child.stdin.take().unwrap();
         let data = stdin.to_vec();
@@ -230,6 +236,119 @@ fn openssh_client_gets_a_real_pty() {
     assert!(text.contains("/dev/pts/"), "{text}");
     let out = s.ssh(&["-T"], "tty", b"");
     assert!(String::from_utf8_lossy(&out.stdout).contains("not a tty"));
+}
+
+/// The passwd entry of the user this test (and so amiko's server in it) runs as: name, home, shell.
+fn own_account() -> (String, String, String) {
+    let out = Command::new("sh")
+        .args(["-c", "getent passwd \"$(id -u)\""])
+        .output()
+        .unwrap();
+    let line = String::from_utf8(out.stdout).unwrap();
+    let f: Vec<&str> = line.trim_end().split(':').collect();
+    assert!(f.len() == 7, "passwd entry {line:?}");
+    let shell = if f[6].is_empty() { "/bin/sh" } else { f[6] };
+    (f[0].into(), f[5].into(), shell.into())
+}
+
+/// The variables sshd sets for a session, printed one a line by the remote shell ("-" when unset).
+const PRINT_ENV: &str =
+    "for v in SSH_CONNECTION SSH_CLIENT SSH_TTY SSH_AUTH_SOCK USER LOGNAME HOME SHELL PATH MAIL TERM GREETING \
+     CARGO_MANIFEST_DIR; do printenv $v || echo -; done; pwd; tty || true";
+
+/// Runs [`PRINT_ENV`] and returns its lines by name (plus "pwd" and "tty").
+fn remote_env(out: &Output) -> std::collections::HashMap<String, String> {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    let names = [
+        "SSH_CONNECTION",
+        "SSH_CLIENT",
+        "SSH_TTY",
+        "SSH_AUTH_SOCK",
+        "USER",
+        "LOGNAME",
+        "HOME",
+        "SHELL",
+        "PATH",
+        "MAIL",
+        "TERM",
+        "GREETING",
+        "CARGO_MANIFEST_DIR",
+        "pwd",
+        "tty",
+    ];
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), names.len(), "{text}");
+    names
+        .iter()
+        .map(|n| n.to_string())
+        .zip(lines.iter().map(|l| l.to_string()))
+        .collect()
+}
+
+#[test]
+fn sessions_get_the_environment_sshd_sets() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let (user, home, shell) = own_account();
+    // The client tries to forge what the server sets; SimpleAuth accepts every name, GREETING gets through.
+    // (ssh itself takes a SetEnv TERM for its pty-req, so TERM is not forged here.)
+    let forged = "SetEnv=SSH_CONNECTION=forged SSH_CLIENT=forged SSH_TTY=forged SSH_AUTH_SOCK=/forged USER=forged \
+                  LOGNAME=forged HOME=/forged SHELL=/forged PATH=/forged MAIL=forged GREETING=ola";
+    let check = |env: &std::collections::HashMap<String, String>| {
+        let conn: Vec<&str> = env["SSH_CONNECTION"].split(' ').collect();
+        assert_eq!(conn.len(), 4, "{env:?}");
+        let client_port: u16 = conn[1].parse().expect("the client port is a number");
+        assert_ne!(client_port, s.port, "{env:?}");
+        assert_eq!(
+            env["SSH_CONNECTION"],
+            format!("127.0.0.1 {client_port} 127.0.0.1 {}", s.port)
+        );
+        assert_eq!(env["SSH_CLIENT"], format!("127.0.0.1 {client_port} {}", s.port));
+        assert_eq!(
+            (&env["USER"], &env["LOGNAME"], &env["HOME"], &env["SHELL"]),
+            (&user, &user, &home, &shell)
+        );
+        // sshd's default PATH (bash reads ~/.bashrc when started by sshd, which may put more in front).
+        assert!(
+            env["PATH"].ends_with("/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin") && !env["PATH"].contains("forged"),
+            "{env:?}"
+        );
+        assert_eq!(env["MAIL"], format!("/var/mail/{user}"));
+        // Built from nothing: the server process's own variables (cargo's, here) are not inherited.
+        assert_eq!(env["CARGO_MANIFEST_DIR"], "-");
+        assert_eq!(env["pwd"], home, "sessions start in HOME");
+        assert_eq!(env["SSH_AUTH_SOCK"], "-", "no agent forwarding: none");
+        client_port
+    };
+
+    let env = remote_env(&s.ssh(&["-T", "-o", forged], PRINT_ENV, b""));
+    check(&env);
+    assert_eq!(env["GREETING"], "ola", "accepted client variables still arrive");
+    assert_eq!(
+        (env["SSH_TTY"].as_str(), env["TERM"].as_str()),
+        ("-", "-"),
+        "no pty: no SSH_TTY, no TERM"
+    );
+    assert_eq!(env["tty"], "not a tty");
+
+    let out = s.ssh_env(
+        &[("TERM", "vt220")],
+        &["-tt", "-o", forged, "tester@127.0.0.1", PRINT_ENV],
+        b"",
+    );
+    let env = remote_env(&out);
+    let first = check(&env);
+    assert!(env["SSH_TTY"].starts_with("/dev/pts/"), "{env:?}");
+    assert_eq!(env["SSH_TTY"], env["tty"], "SSH_TTY names the session's terminal");
+    assert_eq!(env["TERM"], "vt220", "TERM comes from pty-req");
+
+    // Each connection has its own client port.
+    let env = remote_env(&s.ssh(&["-T"], PRINT_ENV, b""));
+    assert_ne!(check(&env), first);
+    assert_eq!(env["GREETING"], "-");
 }
 
 #[test]

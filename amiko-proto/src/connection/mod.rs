@@ -367,7 +367,9 @@ impl Connection {
             return Err(Error::Closed);
         }
         let kind = payload.first().copied().unwrap_or(0);
-        if self.hs.sending_kex() && !crate::transport::handshake::may_send_during_kex(kind) {
+        // Behind payloads still held (release_held stopped at the rekey limit), to keep the order.
+        let hold = self.hs.sending_kex() || !self.held.is_empty();
+        if hold && !crate::transport::handshake::may_send_during_kex(kind) {
             if self.held.len() >= MAX_HELD_PAYLOADS {
                 return Err(Error::protocol("too many messages held back during key exchange"));
             }
@@ -389,9 +391,13 @@ impl Connection {
         r
     }
 
-    /// Called when our NEWKEYS went out: the held payloads may go now.
+    /// Called when our NEWKEYS went out: the held payloads may go now, until the new outgoing keys reach the
+    /// rekey limit. What is left stays held (and later payloads queue behind it) until the next exchange, which
+    /// starts once this one is complete: a writer that filled the queue during the exchange must not send a whole
+    /// window under one key.
     pub(crate) fn release_held(&mut self) -> Result<()> {
-        while let Some(p) = self.held.pop_front() {
+        while !self.sealer_due() {
+            let Some(p) = self.held.pop_front() else { break };
             self.held_bytes -= p.len();
             self.seal_app(&p)?;
         }
@@ -447,7 +453,8 @@ impl Connection {
             (Some(iv), Some(last)) => Some(last + iv * (self.keepalives_unanswered + 1)),
             _ => None,
         };
-        let rekey = self.hs.done_at().map(|t| t + self.cfg.rekey_time);
+        // A rekey_time too large to add (Duration::MAX) means never.
+        let rekey = self.hs.done_at().and_then(|t| t.checked_add(self.cfg.rekey_time));
         [keepalive, rekey].into_iter().flatten().min()
     }
 
@@ -464,8 +471,8 @@ impl Connection {
             self.keepalives_unanswered = 0;
         }
         self.hs.note_time(now);
-        if let Some(t) = self.hs.done_at() {
-            if now >= t + self.cfg.rekey_time && !self.hs.in_progress() {
+        if let Some(due) = self.hs.done_at().and_then(|t| t.checked_add(self.cfg.rekey_time)) {
+            if now >= due && !self.hs.in_progress() {
                 self.start_kex();
             }
         }

@@ -109,6 +109,10 @@ impl Handshake {
     }
 }
 
+/// Packets under one key before a rekey: RFC 4344 §3.1 asks for one at least every 2^32 packets; 2^28 leaves a
+/// wide margin.
+const REKEY_PACKETS: u64 = 1 << 28;
+
 impl Connection {
     /// The negotiated algorithms of the last key exchange.
     pub fn negotiated(&self) -> Option<&Negotiated> {
@@ -218,15 +222,21 @@ impl Connection {
         if self.hs.kex_count == 0 || self.hs.in_progress() {
             return;
         }
-        let limit = self.cfg.rekey_bytes;
-        let packets = 1u64 << 28;
-        if self.sealer.bytes_since_keys() >= limit
-            || self.opener.bytes_since_keys() >= limit
-            || self.sealer.packets_since_keys() >= packets
-            || self.opener.packets_since_keys() >= packets
-        {
+        if self.rekey_due() {
             self.start_kex();
         }
+    }
+
+    /// Whether the current keys reached the byte or packet limit, in either direction.
+    fn rekey_due(&self) -> bool {
+        self.sealer_due()
+            || self.opener.bytes_since_keys() >= self.cfg.rekey_bytes
+            || self.opener.packets_since_keys() >= REKEY_PACKETS
+    }
+
+    /// Whether the outgoing keys reached the byte or packet limit.
+    pub(crate) fn sealer_due(&self) -> bool {
+        self.sealer.bytes_since_keys() >= self.cfg.rekey_bytes || self.sealer.packets_since_keys() >= REKEY_PACKETS
     }
 
     pub(crate) fn handle_kex_message(&mut self, payload: &[u8]) -> Result<()> {
@@ -620,6 +630,12 @@ impl Connection {
             let mut p = Vec::new();
             Writer::new(&mut p).u8(msg::SERVICE_REQUEST).string("ssh-userauth");
             self.send(&p)?;
+        }
+        // Payloads left held at the limit (release_held) go with the next exchange's keys; if none is due after
+        // all, they go now.
+        self.maybe_rekey();
+        if !self.hs.sending_kex() {
+            self.release_held()?;
         }
         Ok(())
     }

@@ -46,10 +46,18 @@ impl VersionReader {
                 if text.bytes().any(|b| b == 0 || b.is_ascii_control()) {
                     return Err(Error::Version("control character in version line".into()));
                 }
-                let proto = text[4..].split('-').next().unwrap_or("");
+                // SSH-protoversion-softwareversion SP comments (RFC 4253 §4.2): the software version must be
+                // there. OpenSSH refuses "SSH-2.0-" and "SSH-2.0" ("Bad remote protocol version identification"),
+                // and so does amiko; like OpenSSH it takes anything non-empty after the dash ("SSH-2.0- x").
+                let (proto, software) = text[4..].split_once('-').unwrap_or((&text[4..], ""));
                 if proto != "2.0" && proto != "1.99" {
                     return Err(Error::Version(format!(
                         "unsupported protocol version {proto} (only SSH 2.0)"
+                    )));
+                }
+                if software.is_empty() {
+                    return Err(Error::Version(format!(
+                        "no software version in the identification line '{text}'"
                     )));
                 }
                 return Ok(Some((text.to_string(), pos)));

@@ -11,7 +11,7 @@ use amiko_proto::DisconnectReason;
 use tokio::net::TcpStream;
 
 use super::handler::{AuthDecision, Handler, SessionInfo};
-use super::session::{Control, Session};
+use super::session::{Control, Origin, Session};
 use super::ServerConfig;
 use crate::driver::{self, Owner, Shared};
 
@@ -51,6 +51,12 @@ pub(super) async fn serve(
 ) {
     unauth.fetch_add(1, Ordering::Relaxed);
     let mut slot = StartupSlot(Some(unauth));
+    // The server's end of this connection, for SSH_CONNECTION; the listener's address if the socket cannot say.
+    let origin = Origin {
+        peer,
+        local: stream.local_addr().unwrap_or(peer),
+        set_env: &cfg.set_env,
+    };
     let shared = Shared::new(Connection::new(cfg.proto.clone(), cfg.host_keys.clone()));
     driver::spawn(stream, shared.clone());
     let owner = Arc::new(Owner { shared: shared.clone() });
@@ -168,6 +174,7 @@ pub(super) async fn serve(
                     request,
                     cfg.sftp_root.as_ref(),
                     cert_rules.as_ref(),
+                    &origin,
                 );
                 let mut g = shared.lock();
                 let r = if want_reply {
@@ -279,6 +286,7 @@ fn handle_request(
     request: ChannelRequest,
     sftp_root: Option<&std::path::PathBuf>,
     cert_rules: Option<&UserCertRestrictions>,
+    origin: &Origin<'_>,
 ) -> bool {
     let Some(s) = sessions.get_mut(&id) else { return false };
     // A certificate's force-command runs instead of whatever the client asks (exec, shell or subsystem), through
@@ -294,10 +302,8 @@ fn handle_request(
             if s.started() {
                 return false;
             }
-            if let Some(cmd) = original {
-                s.env.push(("SSH_ORIGINAL_COMMAND".into(), cmd));
-            }
-            return s.start(crate::Channel::from_id(owner.clone(), id), Some(forced));
+            s.original_command = original;
+            return s.start(crate::Channel::from_id(owner.clone(), id), Some(forced), origin);
         }
     }
     match request {
@@ -323,7 +329,7 @@ fn handle_request(
                 return true;
             }
             match ch {
-                Some(ch) => s.start(ch, Some(cmd)),
+                Some(ch) => s.start(ch, Some(cmd), origin),
                 None => false,
             }
         }
@@ -334,7 +340,7 @@ fn handle_request(
                 return true;
             }
             match ch {
-                Some(ch) => s.start(ch, None),
+                Some(ch) => s.start(ch, None, origin),
                 None => false,
             }
         }

@@ -80,7 +80,9 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
 
-    /// An environment variable for the session; false refuses it (OpenSSH refuses names outside AcceptEnv).
+    /// An environment variable for the session; false refuses it (OpenSSH refuses names outside AcceptEnv). The
+    /// built-in runner sets accepted ones first, so USER, HOME, PATH, TERM and the like replace them, and it never
+    /// passes a client's SSH_CLIENT, SSH_CONNECTION, SSH_TTY, SSH_AUTH_SOCK or SSH_ORIGINAL_COMMAND on.
     fn env(&self, _info: &SessionInfo, _name: &str, _value: &str) -> bool {
         true
     }

@@ -13,6 +13,16 @@
 //!
 //! The built-in runner starts commands as the user the server runs as (it does not switch users): amiko's server
 //! is for services, fixtures and tools, not a replacement for a system sshd.
+//!
+//! Its sessions get the environment sshd gives, built from nothing rather than inherited from the server process:
+//! USER, LOGNAME, HOME and SHELL from the passwd entry of the server's own user (its login shell runs the
+//! commands, `/bin/sh` if the entry names none), PATH `/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin`,
+//! MAIL `/var/mail/USER`, the server's TZ if set, TERM from the pty request, SSH_CLIENT
+//! (`client_ip client_port server_port`), SSH_CONNECTION (`client_ip client_port server_ip server_port`), SSH_TTY
+//! (the pty's device, with a pty only), SSH_AUTH_SOCK (with agent forwarding only), SSH_ORIGINAL_COMMAND (with a
+//! certificate's force-command only) and [`ServerConfig::set_env`]. Variables from the client's `env` requests
+//! come in only where [`Handler::env`] accepts them, and never replace any of those (a client's TERM or TZ stays
+//! where the server sets none, as in sshd; a client's SSH_* never does). The session starts in HOME.
 
 mod connection;
 mod forward;
@@ -67,6 +77,9 @@ pub struct ServerConfig {
     /// read by [`Server::bind`] unless `proto.gex_groups` is already filled. A missing file, or one without a
     /// usable group, leaves the RFC 3526 groups 14, 16 and 18. None: do not read one.
     pub moduli_file: Option<std::path::PathBuf>,
+    /// Variables set in every session the built-in runner starts (sshd's SetEnv), over what the client sent and
+    /// over USER, HOME, PATH and the like; SSH_CLIENT, SSH_CONNECTION, SSH_TTY and SSH_ORIGINAL_COMMAND still win.
+    pub set_env: Vec<(String, String)>,
 }
 
 impl ServerConfig {
@@ -83,6 +96,7 @@ impl ServerConfig {
             gateway_ports: false,
             trusted_user_ca_keys: Vec::new(),
             moduli_file: Some("/etc/ssh/moduli".into()),
+            set_env: Vec::new(),
         }
     }
 }

@@ -1,6 +1,13 @@
 //! The built-in session runner: exec through the user's shell, shell on a real pseudo-terminal, env, signals,
 //! window changes, exit status or exit signal.
+//!
+//! The process environment is built as sshd's `do_setup_env` (session.c) builds it, from nothing: the client's
+//! accepted `env` requests first, then what the server decides, which replaces them (USER, LOGNAME, HOME, PATH,
+//! MAIL, SHELL, TZ, TERM, SSH_AUTH_SOCK, the configured SetEnv, SSH_CLIENT, SSH_CONNECTION, SSH_TTY,
+//! SSH_ORIGINAL_COMMAND). The client can never set the SSH_* ones. The process starts in the home directory.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -29,17 +36,138 @@ enum State {
 #[derive(Default)]
 pub(super) struct Session {
     pub pty: Option<PtyRequest>,
+    /// The client's `env` requests the handler accepted.
     pub env: Vec<(String, String)>,
+    /// What the client asked to run when a certificate's force-command replaced it (SSH_ORIGINAL_COMMAND).
+    pub original_command: Option<String>,
     state: State,
     /// The forwarded agent's socket, while the session lasts.
     pub agent: Option<crate::agent_forward::AgentListener>,
 }
 
-fn user_shell() -> String {
-    std::env::var("SHELL")
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "/bin/sh".into())
+/// What a connection contributes to its sessions' environment.
+pub(super) struct Origin<'a> {
+    /// The client's address (SSH_CLIENT, SSH_CONNECTION).
+    pub peer: SocketAddr,
+    /// The server's address of this connection (SSH_CLIENT, SSH_CONNECTION).
+    pub local: SocketAddr,
+    /// The server's SetEnv.
+    pub set_env: &'a [(String, String)],
+}
+
+/// sshd's default PATH (OpenSSH's configure: `_PATH_STDPATH` with its bindir appended).
+const DEFAULT_PATH: &str = "/usr/bin:/bin:/usr/sbin:/sbin:/usr/local/bin";
+
+/// Variables that say what the connection is; a client's `env` request never sets them, even where the server
+/// leaves one unset (SSH_TTY without a pty, say). The others the server sets (USER, TERM, ...) simply replace the
+/// client's, as in sshd.
+const RESERVED: &[&str] = &[
+    "SSH_AUTH_SOCK",
+    "SSH_CLIENT",
+    "SSH_CONNECTION",
+    "SSH_TTY",
+    "SSH_ORIGINAL_COMMAND",
+];
+
+/// The account sessions run as: the server process's own user (the runner does not switch users).
+struct Account {
+    name: String,
+    home: PathBuf,
+    shell: String,
+}
+
+impl Account {
+    /// The passwd entry of the real uid, as sshd's `pw` for the logged-in user. Without one (a container started
+    /// with an arbitrary uid), $USER/$HOME/$SHELL of the server, then the uid, `/` and `/bin/sh`.
+    fn current() -> Account {
+        let uid = nix::unistd::getuid();
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        match nix::unistd::User::from_uid(uid) {
+            Ok(Some(u)) => Account {
+                name: u.name,
+                home: u.dir,
+                // sshd: an empty pw_shell means /bin/sh.
+                shell: Some(u.shell.display().to_string())
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| "/bin/sh".into()),
+            },
+            _ => Account {
+                name: var("USER").unwrap_or_else(|| uid.to_string()),
+                home: var("HOME").map_or_else(|| "/".into(), PathBuf::from),
+                shell: var("SHELL").unwrap_or_else(|| "/bin/sh".into()),
+            },
+        }
+    }
+}
+
+/// A socket address's IP as sshd prints it: IPv4-mapped IPv6 addresses as plain IPv4, no brackets.
+fn ip(a: &SocketAddr) -> String {
+    a.ip().to_canonical().to_string()
+}
+
+/// The session process's environment, in sshd's order (later entries win): the client's accepted variables, then
+/// the server's. `tty` is the pty's device path when there is one.
+fn session_env(
+    account: &Account,
+    client_env: &[(String, String)],
+    term: Option<&str>,
+    agent: Option<String>,
+    origin: &Origin<'_>,
+    tty: Option<String>,
+    original_command: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = client_env
+        .iter()
+        .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+        .cloned()
+        .collect();
+    let mut set = |k: &str, v: String| {
+        env.retain(|(name, _)| name != k);
+        env.push((k.into(), v));
+    };
+    set("USER", account.name.clone());
+    set("LOGNAME", account.name.clone());
+    set("HOME", account.home.display().to_string());
+    set("PATH", DEFAULT_PATH.into());
+    set("MAIL", format!("/var/mail/{}", account.name));
+    set("SHELL", account.shell.clone());
+    if let Some(tz) = std::env::var("TZ").ok().filter(|v| !v.is_empty()) {
+        set("TZ", tz);
+    }
+    // sshd drops an empty terminal type from pty-req.
+    if let Some(t) = term.filter(|t| !t.is_empty()) {
+        set("TERM", t.into());
+    }
+    if let Some(a) = agent {
+        set("SSH_AUTH_SOCK", a);
+    }
+    for (k, v) in origin.set_env {
+        set(k, v.clone());
+    }
+    let (peer, local) = (&origin.peer, &origin.local);
+    set("SSH_CLIENT", format!("{} {} {}", ip(peer), peer.port(), local.port()));
+    set(
+        "SSH_CONNECTION",
+        format!("{} {} {} {}", ip(peer), peer.port(), ip(local), local.port()),
+    );
+    if let Some(t) = tty {
+        set("SSH_TTY", t);
+    }
+    if let Some(c) = original_command {
+        set("SSH_ORIGINAL_COMMAND", c.into());
+    }
+    env
+}
+
+/// The directory a session starts in: the home directory, or `/` if that is not a directory (sshd says "Could
+/// not chdir to home directory" and goes on).
+fn start_dir(account: &Account) -> PathBuf {
+    if account.home.is_dir() {
+        account.home.clone()
+    } else {
+        tracing::warn!("could not chdir to home directory {}", account.home.display());
+        "/".into()
+    }
 }
 
 impl Session {
@@ -52,17 +180,27 @@ impl Session {
     }
 
     /// Starts the command (or the shell when `command` is None). Returns false if it could not start.
-    pub fn start(&mut self, ch: Channel, command: Option<String>) -> bool {
+    pub fn start(&mut self, ch: Channel, command: Option<String>, origin: &Origin<'_>) -> bool {
         let (tx, rx) = mpsc::channel(16);
         let pty = self.pty.clone();
-        let mut env = std::mem::take(&mut self.env);
-        env.retain(|(k, _)| k != "SSH_AUTH_SOCK");
-        if let Some(a) = &self.agent {
-            env.push(("SSH_AUTH_SOCK".into(), a.path().display().to_string()));
-        }
+        let account = Account::current();
+        let client_env = std::mem::take(&mut self.env);
+        let original = self.original_command.take();
+        let agent = self.agent.as_ref().map(|a| a.path().display().to_string());
+        let env = |term: Option<&str>, tty: Option<String>| {
+            session_env(
+                &account,
+                &client_env,
+                term,
+                agent.clone(),
+                origin,
+                tty,
+                original.as_deref(),
+            )
+        };
         let spawned = match &pty {
-            Some(p) => spawn_pty(p, &env, command.as_deref()),
-            None => spawn_pipes(&env, command.as_deref()),
+            Some(p) => spawn_pty(p, &account, env, command.as_deref()),
+            None => spawn_pipes(&account, &env(None, None), command.as_deref()),
         };
         match spawned {
             Ok(proc_) => {
@@ -114,19 +252,17 @@ fn command_args(command: Option<&str>) -> Vec<String> {
     }
 }
 
-fn spawn_pipes(env: &[(String, String)], command: Option<&str>) -> std::io::Result<Proc> {
-    let mut cmd = tokio::process::Command::new(user_shell());
-    // The server's own agent is not the client's: only a forwarded one is named (in `env`).
-    cmd.env_remove("SSH_AUTH_SOCK");
-    cmd.args(command_args(command))
+fn spawn_pipes(account: &Account, env: &[(String, String)], command: Option<&str>) -> std::io::Result<Proc> {
+    let mut cmd = tokio::process::Command::new(&account.shell);
+    // Nothing of the server's own environment (its agent, say) leaks in: `env` is all there is.
+    cmd.env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(command_args(command))
+        .current_dir(start_dir(account))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
-    if let Some(h) = crate::home_dir() {
-        cmd.current_dir(h);
-    }
     let mut child = cmd.spawn()?;
     let missing = || std::io::Error::other("child stdio missing");
     let input = Input::Pipe(child.stdin.take().ok_or_else(missing)?);
@@ -140,7 +276,13 @@ fn spawn_pipes(env: &[(String, String)], command: Option<&str>) -> std::io::Resu
     })
 }
 
-fn spawn_pty(p: &PtyRequest, env: &[(String, String)], command: Option<&str>) -> std::io::Result<Proc> {
+/// `env(term, tty)` builds the environment once the pty's device path is known.
+fn spawn_pty(
+    p: &PtyRequest,
+    account: &Account,
+    env: impl FnOnce(Option<&str>, Option<String>) -> Vec<(String, String)>,
+    command: Option<&str>,
+) -> std::io::Result<Proc> {
     let to_io = |e: pty_process::Error| std::io::Error::other(e.to_string());
     let (pty, pts) = pty_process::open().map_err(to_io)?;
     pty.resize(pty_process::Size::new(
@@ -148,15 +290,16 @@ fn spawn_pty(p: &PtyRequest, env: &[(String, String)], command: Option<&str>) ->
         p.cols.clamp(1, 1000) as u16,
     ))
     .map_err(to_io)?;
-    let mut cmd = pty_process::Command::new(user_shell())
-        .env_remove("SSH_AUTH_SOCK")
-        .args(command_args(command))
-        .env("TERM", &p.term)
+    let tty = nix::unistd::ttyname(std::os::fd::AsFd::as_fd(&pts))
+        .map(|path| path.display().to_string())
+        .map_err(std::io::Error::from)?;
+    let env = env(Some(&p.term), Some(tty));
+    let cmd = pty_process::Command::new(&account.shell)
+        .env_clear()
         .envs(env.iter().map(|(k, v)| (k, v)))
+        .args(command_args(command))
+        .current_dir(start_dir(account))
         .kill_on_drop(true);
-    if let Some(h) = crate::home_dir() {
-        cmd = cmd.current_dir(h);
-    }
     let child = cmd.spawn(pts).map_err(to_io)?;
     let (r, w) = pty.into_split();
     Ok(Proc {
