@@ -7,7 +7,9 @@ JSON result file of one script:
     {"script": NAME, "params": {...}, "tables": [TABLE, ...]}
     TABLE = {"id", "title", "baseline": client name or null, "bytes": bytes moved per run or null,
              "items": operations per run or null, "note": text, "rows": [ROW, ...]}
-    ROW = {"client", "time": [s per repetition], "cpu": [s], "rss_kb": [KiB], optional "wall": [process s]}
+             optional "extra_cols": [names of further columns]
+    ROW = {"client", "time": [s per repetition], "cpu": [s], "rss_kb": [KiB], optional "wall": [process s],
+           optional "extra": {column name: cell text}}
 "time" is what is compared (usually the process's wall time); "speed vs baseline" = baseline median / median.
 """
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, time
@@ -79,8 +81,9 @@ class Peers:
     # pick sntrup761x25519, which Paramiko and asyncssh lack and which costs ssh ~60 ms of CPU a connection here.
     KEX = "curve25519-sha256,curve25519-sha256@libssh.org"
 
-    def __init__(self, prefix="amiko-bench-", sshd_extra="", amiko_serve=False, sftp=False, kex=KEX):
+    def __init__(self, prefix="amiko-bench-", sshd_extra="", amiko_serve=False, sftp=False, kex=KEX, serve_args=()):
         self.d = tempfile.mkdtemp(prefix=prefix)
+        self.serve_args = list(serve_args)
         self.kex = kex
         self.procs = []
         self.sshd_extra = sshd_extra
@@ -126,7 +129,9 @@ class Peers:
             if self.sftp:
                 os.makedirs(f"{d}/amroot")
                 cmd += ["--sftp-root", f"{d}/amroot"]
-            serve = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            # As sshd's SetEnv SHLVL=1 above: bash skips ~/.bashrc for the commands amiko serve starts.
+            serve = subprocess.Popen(cmd + self.serve_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=dict(os.environ, SHLVL="1"))
             self.procs.append(serve)
             wait_port(self.amport, serve)
             ports.append(self.amport)
@@ -249,6 +254,7 @@ class Row:
     def __init__(self, client):
         self.client = client
         self.time, self.cpu, self.rss_kb, self.wall = [], [], [], []
+        self.extra = {}
 
     def add(self, sample, time_s=None):
         self.time.append(sample.wall if time_s is None else time_s)
@@ -257,12 +263,19 @@ class Row:
         self.rss_kb.append(sample.rss_kb)
 
     def to_json(self):
-        return {"client": self.client, "time": self.time, "cpu": self.cpu, "rss_kb": self.rss_kb, "wall": self.wall}
+        j = {"client": self.client, "time": self.time, "cpu": self.cpu, "rss_kb": self.rss_kb, "wall": self.wall}
+        if self.extra:
+            j["extra"] = self.extra
+        return j
 
 
-def table(id, title, rows, baseline=None, bytes=None, items=None, note=""):
-    return {"id": id, "title": title, "baseline": baseline, "bytes": bytes, "items": items, "note": note,
-            "rows": [r.to_json() if isinstance(r, Row) else r for r in rows]}
+def table(id, title, rows, baseline=None, bytes=None, items=None, note="", extra_cols=()):
+    """extra_cols: names of further columns, whose cells are in each row's "extra" {column: text} (optional)."""
+    t = {"id": id, "title": title, "baseline": baseline, "bytes": bytes, "items": items, "note": note,
+         "rows": [r.to_json() if isinstance(r, Row) else r for r in rows]}
+    if extra_cols:
+        t["extra_cols"] = list(extra_cols)
+    return t
 
 
 def rotate(xs, k):
@@ -304,7 +317,7 @@ def markdown(t):
         head += ["MB/s", "client CPU s/GB"]
     if has_i:
         head += ["ms per op", "client CPU ms per op"]
-    head += ["client CPU s", "peak RSS MiB"]
+    head += ["client CPU s", "peak RSS MiB"] + t.get("extra_cols", [])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in t["rows"]:
         s = row_stats(t, r)
@@ -314,6 +327,7 @@ def markdown(t):
             cells += [f"{s['mbps']:.0f}", f"{s['cpu_per_gb']:.2f}"]
         if has_i:
             cells += [f"{s['per_item_ms']:.3f}", f"{s['cpu_per_item_ms']:.3f}"]
-        cells += [f"{s['cpu']:.3f}", f"{s['rss_mib']:.1f}"]
+        cells += [f"{s['cpu']:.3f}", f"{s['rss_mib']:.1f}"] + [r.get("extra", {}).get(c, "") for c in
+                                                              t.get("extra_cols", [])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -1,12 +1,13 @@
 """Paramiko, asyncssh and parallel-ssh doing the benchmark workloads, for scripts/bench-connect, bench-warm and
 bench-fanout. Prints one JSON object with the times measured inside the process (after the imports).
 
-usage: ssh_py_clients.py LIB MODE PORT USER KEY KNOWN_HOSTS [N [PARALLEL]]
+usage: ssh_py_clients.py LIB MODE PORT USER KEY KNOWN_HOSTS [N [PARALLEL [COMMAND EXPECTED_FILE]]]
   LIB   paramiko | asyncssh | pssh (fanout only)
   MODE  connect       one connection: connect, authenticate, exec `true`, close
         connect-loop  N such connections one after another
         exec-loop     one connection, then N execs of `true` on it one after another
-        fanout        N connections to the same server, PARALLEL at a time, each running `echo ok`
+        fanout        N connections to the same server, PARALLEL at a time, each running `echo ok` (or COMMAND,
+                      whose stdout must then be EXPECTED_FILE's bytes on every connection)
 Host keys are checked against KNOWN_HOSTS by Paramiko and asyncssh (parallel-ssh has no such option).
 """
 import json, sys, time
@@ -16,6 +17,11 @@ lib, mode, port, user, key, kh = sys.argv[1:7]
 port = int(port)
 n = int(sys.argv[7]) if len(sys.argv) > 7 else 1
 parallel = int(sys.argv[8]) if len(sys.argv) > 8 else 64
+command, expected = "echo ok", b"ok\n"
+if len(sys.argv) > 10:
+    command = sys.argv[9]
+    with open(sys.argv[10], "rb") as f:
+        expected = f.read()
 
 if lib == "paramiko":
     import paramiko
@@ -102,7 +108,7 @@ elif mode == "fanout":
         def one(_):
             c = pm_connect()
             try:
-                return pm_exec(c, "echo ok")
+                return pm_exec(c, command)
             finally:
                 c.close()
         with ThreadPoolExecutor(max_workers=parallel) as pool:
@@ -114,13 +120,13 @@ elif mode == "fanout":
             async def one():
                 async with sem:
                     async with as_connect() as c:
-                        return await as_exec(c, "echo ok")
+                        return await as_exec(c, command)
             return await asyncio.gather(*(one() for _ in range(n)))
         outs = [o.encode() for o in asyncio.run(all_hosts())]
     else:
         client = ParallelSSHClient(["127.0.0.1"] * n, user=user, port=port, pkey=key, pool_size=parallel,
                                    num_retries=1)
-        output = client.run_command("echo ok")
+        output = client.run_command(command)
         client.join(output)
         outs = []
         for o in output:
@@ -130,9 +136,9 @@ elif mode == "fanout":
             if o.exit_code != 0:
                 raise SystemExit(f"pssh: exit code {o.exit_code}")
             outs.append((text + "\n").encode())
-    ok = sum(1 for o in outs if o.strip() == b"ok")
+    ok = sum(1 for o in outs if o == expected)
     if ok != n:
-        raise SystemExit(f"{lib} fanout: {ok} of {n} hosts answered ok")
+        raise SystemExit(f"{lib} fanout: {ok} of {n} hosts answered as expected")
     result.update(s=time.perf_counter() - t, ok=ok)
 else:
     sys.exit(f"unknown mode {mode}")

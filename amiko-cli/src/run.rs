@@ -173,6 +173,7 @@ pub fn run(args: RunArgs) -> i32 {
         });
         configs.insert(h.clone(), cfg);
     }
+    raise_open_files(args.parallel.max(1).min(targets.len()));
     let opts = FanoutOptions {
         parallel: args.parallel.max(1),
         connect_timeout: Duration::from_secs(args.connect_timeout),
@@ -234,6 +235,19 @@ pub fn run(args: RunArgs) -> i32 {
         }
     );
     i32::from(!failed.is_empty())
+}
+
+/// Every host worked on at once holds a socket (and reads known_hosts and keys): with the usual soft limit of 1024
+/// open files, `--parallel 1000` and more would fail hosts with "Too many open files". Raise the soft limit towards
+/// the hard one when `parallel` needs it, as far as the hard limit allows.
+fn raise_open_files(parallel: usize) {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let want = parallel as u64 * 2 + 64;
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < want {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want.min(hard), hard);
+        }
+    }
 }
 
 fn print_prefixed(out: &mut impl Write, r: &HostResult, tty: bool) {
