@@ -38,25 +38,34 @@ pub struct HostKeyCheck {
 impl HostKeyCheck {
     /// Whether known_hosts has a `@cert-authority` line for `host:port`: the client then offers certificate host
     /// key algorithms first, as ssh orders its HostKeyAlgorithms by what known_hosts can check.
+    /// A file that cannot be read counts as empty here; [`HostKeyCheck::check`] reports it.
     pub fn has_cert_authority(&self, host: &str, port: u16) -> bool {
-        KnownHosts::parse(&self.load()).has_cert_authority(host, port)
+        self.load()
+            .map(|t| KnownHosts::parse(&t).has_cert_authority(host, port))
+            .unwrap_or(false)
     }
 
-    fn load(&self) -> String {
+    /// The known_hosts text: `extra` and every file. A missing file is an empty one (as for ssh); any other read
+    /// error (permissions, out of file descriptors) is an error, never taken as "host unknown".
+    fn load(&self) -> Result<String> {
         let mut text = self.extra.clone();
         for f in &self.files {
-            if let Ok(t) = std::fs::read_to_string(f) {
-                text.push('\n');
-                text.push_str(&t);
+            match std::fs::read_to_string(f) {
+                Ok(t) => {
+                    text.push('\n');
+                    text.push_str(&t);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(format!("reading known hosts file {}", f.display()), e)),
             }
         }
-        text
+        Ok(text)
     }
 
     /// Decides about `key` for `host:port`. Refusals say why, with the fingerprint and the known_hosts line, as
     /// OpenSSH does.
     pub fn check(&self, host: &str, port: u16, key: &PublicKey) -> Result<()> {
-        let known = KnownHosts::parse(&self.load());
+        let known = KnownHosts::parse(&self.load()?);
         let fp = key.fingerprint();
         let label = if port == 22 {
             host.to_string()
@@ -123,4 +132,35 @@ pub fn append_known_host(file: &Path, host: &str, port: u16, key: &PublicKey) ->
         .open(file)
         .map_err(|e| Error::io(format!("opening {}", file.display()), e))?;
     writeln!(f, "{}", KnownHosts::entry_line(host, port, key)).map_err(|e| Error::io("writing known_hosts", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A known_hosts file that exists but cannot be read (here: a directory; in the field: EMFILE, EACCES) must not
+    /// read as "host unknown": with accept-new that would trust and record whatever key the server sends.
+    #[test]
+    fn an_unreadable_known_hosts_file_is_an_error_not_an_unknown_host() {
+        let dir = std::env::temp_dir().join(format!("amiko-kh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = amiko_proto::keys::PrivateKey::generate_ed25519().unwrap().public_key();
+        let check = HostKeyCheck {
+            policy: HostKeyPolicy::AcceptNew,
+            files: vec![dir.join("missing"), dir.clone()],
+            extra: String::new(),
+        };
+        let err = check.check("example.org", 22, &key).unwrap_err().to_string();
+        assert!(err.contains("reading known hosts file"), "{err}");
+        // A missing file alone is an empty one: accept-new then records the key in it.
+        let fresh = HostKeyCheck {
+            files: vec![dir.join("missing")],
+            ..check
+        };
+        fresh.check("example.org", 22, &key).unwrap();
+        assert!(std::fs::read_to_string(dir.join("missing"))
+            .unwrap()
+            .contains("example.org"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
