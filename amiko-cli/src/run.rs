@@ -200,7 +200,7 @@ pub fn run(args: RunArgs) -> i32 {
         let mut rx = run_command(targets, command, stdin_data, opts, move |t| cfgs[&t.label].clone());
         let mut all = Vec::new();
         let mut out = std::io::stdout().lock();
-        while let Some(r) = rx.recv().await {
+        while let Some(mut r) = rx.recv().await {
             if let Some(dir) = &args.out_dir {
                 let _ = std::fs::create_dir_all(dir);
                 let _ = std::fs::write(dir.join(format!("{}.out", r.target.label)), &r.stdout);
@@ -210,6 +210,12 @@ pub fn run(args: RunArgs) -> i32 {
                 let _ = writeln!(out, "{}", json_line(&r));
             } else if !args.group {
                 print_prefixed(&mut out, &r, tty);
+            }
+            if !args.group {
+                // Printed (or written) already: only --group needs the output again, so a run over many hosts
+                // holds the output of those in flight, not of every host so far.
+                r.stdout = Vec::new();
+                r.stderr = Vec::new();
             }
             all.push(r);
         }
