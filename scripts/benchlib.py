@@ -129,9 +129,10 @@ class Peers:
             if self.sftp:
                 os.makedirs(f"{d}/amroot")
                 cmd += ["--sftp-root", f"{d}/amroot"]
-            # As sshd's SetEnv SHLVL=1 above: bash skips ~/.bashrc for the commands amiko serve starts.
-            serve = subprocess.Popen(cmd + self.serve_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env=dict(os.environ, SHLVL="1"))
+            # As sshd's SetEnv SHLVL=1 above: bash skips ~/.bashrc for the commands amiko serve starts (sessions
+            # do not inherit the server's environment, as under sshd).
+            cmd += ["-o", "SetEnv=SHLVL=1"]
+            serve = subprocess.Popen(cmd + self.serve_args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.procs.append(serve)
             wait_port(self.amport, serve)
             ports.append(self.amport)

@@ -49,7 +49,8 @@ pub struct ServeArgs {
     pub moduli: PathBuf,
     /// sshd_config-style algorithm lists: `Ciphers=+aes128-cbc`, `KexAlgorithms=+diffie-hellman-group14-sha1`,
     /// `MACs=...`, `HostKeyAlgorithms=...` (`+` appends, `-` removes, `^` puts first, as in sshd_config(5)). The
-    /// legacy SHA-1 and CBC algorithms are only offered when named this way.
+    /// legacy SHA-1 and CBC algorithms are only offered when named this way. Also `SetEnv=NAME=VALUE` (sshd's
+    /// SetEnv): set in every session.
     #[arg(short = 'o', value_name = "OPTION=VALUE")]
     pub options: Vec<String>,
     /// Offer compression (zlib@openssh.com, started after authentication) as sshd's `Compression`; `no` offers
@@ -157,13 +158,24 @@ pub fn run(args: ServeArgs) -> i32 {
                     .split_once('=')
                     .ok_or_else(|| format!("-o {o}: expected OPTION=VALUE"))?;
                 let kind = match k.trim().to_ascii_lowercase().as_str() {
+                    "setenv" => {
+                        // sshd's SetEnv: NAME=VALUE pairs, space-separated, for every session.
+                        for pair in v.split_whitespace() {
+                            let (name, value) = pair
+                                .split_once('=')
+                                .filter(|(n, _)| !n.is_empty())
+                                .ok_or_else(|| format!("-o {o}: SetEnv takes NAME=VALUE"))?;
+                            cfg.set_env.push((name.to_string(), value.to_string()));
+                        }
+                        continue;
+                    }
                     "ciphers" => AlgorithmKind::Cipher,
                     "macs" => AlgorithmKind::Mac,
                     "kexalgorithms" => AlgorithmKind::Kex,
                     "hostkeyalgorithms" => AlgorithmKind::HostKey,
                     _ => {
                         return Err(format!(
-                            "-o {o}: only Ciphers, MACs, KexAlgorithms and HostKeyAlgorithms"
+                            "-o {o}: only Ciphers, MACs, KexAlgorithms, HostKeyAlgorithms and SetEnv"
                         ))
                     }
                 };

@@ -224,6 +224,7 @@ fn serve_takes_logins_and_stops_on_sigterm() {
         .arg(&host_key)
         .arg("--authorized-keys")
         .arg(key.with_extension("pub"))
+        .args(["-o", "SetEnv=AMIKO_GREETING=served AMIKO_EMPTY="])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -233,12 +234,25 @@ fn serve_takes_logins_and_stops_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert!(host_key.exists(), "the host key is generated and saved");
+    let bad = amiko()
+        .args(["serve", "--listen", "127.0.0.1:0", "--host-key"])
+        .arg(&host_key)
+        .arg("--authorized-keys")
+        .arg(key.with_extension("pub"))
+        .args(["-o", "SetEnv=novalue"])
+        .output()
+        .unwrap();
+    assert!(
+        !bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("SetEnv takes NAME=VALUE"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     let out = amiko()
         .args(["exec", "-F", "/dev/null", "-p", &port.to_string(), "-i"])
         .arg(&key)
         .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
         .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
-        .args(["someone@127.0.0.1", "--", "echo", "served"])
+        .args(["someone@127.0.0.1", "--", "echo", "$AMIKO_GREETING${AMIKO_EMPTY-unset}"])
         .stdin(Stdio::null())
         .output()
         .unwrap();
@@ -382,6 +396,8 @@ fn run_fans_out_over_two_hundred_sessions_with_hosts_down() {
         .arg("--authorized-keys")
         .arg(sshd.client_key.with_extension("pub"))
         .args(["--max-startups", "200:30:300"])
+        // As the test sshd: bash skips root's ~/.bashrc (pyenv here, which prints errors when run 100 at once).
+        .args(["-o", "SetEnv=SHLVL=1"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
