@@ -1,7 +1,7 @@
 //! In-memory client↔server tests of the engine: both roles of this crate talk to each other without sockets.
 
 use crate::config::{Config, Role};
-use crate::connection::{AuthMethod, ChannelRequest, Connection, Event};
+use crate::connection::{AuthMethod, ChannelId, ChannelRequest, Connection, Event};
 use crate::keys::PrivateKey;
 
 /// Two engines wired back to back.
@@ -106,6 +106,31 @@ impl Pair {
         panic!("pair never settled");
     }
 
+    /// Opens a session channel from the client; returns the client's and the server's ids (the server's from
+    /// the latest open request it saw).
+    pub fn open_session(&mut self) -> (ChannelId, ChannelId) {
+        let cid = self.client.channel_open_session().unwrap();
+        self.run();
+        let sid = self
+            .server_events
+            .iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::ChannelOpenRequest { id, .. } => Some(*id),
+                _ => None,
+            })
+            .unwrap();
+        (cid, sid)
+    }
+
+    /// Appends all the server has received on `sid` (stdout) to `got`.
+    pub fn server_recv_all(&mut self, sid: ChannelId, got: &mut Vec<u8>) {
+        let mut buf = [0u8; 16 * 1024];
+        while let n @ 1.. = self.server.channel_recv(sid, false, &mut buf).unwrap() {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
     pub fn authenticate(&mut self) {
         self.run();
         assert!(
@@ -181,34 +206,15 @@ fn channel_data_flows_both_ways_across_rekeys() {
     sc.channel_window = 200_000; // small, so the data goes out in many rounds and several rekeys happen mid-stream
     let mut p = Pair::new(cc, sc);
     p.authenticate();
-    let cid = p.client.channel_open_session().unwrap();
-    p.run();
-    let sid = p
-        .server_events
-        .iter()
-        .find_map(|e| {
-            if let Event::ChannelOpenRequest { id, .. } = e {
-                Some(*id)
-            } else {
-                None
-            }
-        })
-        .unwrap();
+    let (cid, sid) = p.open_session();
     let data: Vec<u8> = (0..4_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let (mut sent, mut got) = (0, Vec::new());
-    let mut buf = vec![0u8; 65536];
     while got.len() < data.len() {
         if sent < data.len() {
             sent += p.client.channel_send(cid, &data[sent..], None).unwrap();
         }
         p.run();
-        loop {
-            let n = p.server.channel_recv(sid, false, &mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        p.server_recv_all(sid, &mut got);
     }
     assert_eq!(got, data);
     assert!(p.client.kex_count() > 3, "kex count {}", p.client.kex_count());
@@ -235,19 +241,10 @@ fn input_fed_in_place_in_odd_chunks_matches_across_ciphers_and_rekeys() {
         let mut p = Pair::new(cc, sc);
         p.in_place_chunks = Some(vec![1, 3, 5, 16, 17, 100, 4096, 33_000, 70_000]);
         p.authenticate();
-        let cid = p.client.channel_open_session().unwrap();
-        p.run();
-        let sid = p
-            .server_events
-            .iter()
-            .find_map(|e| match e {
-                Event::ChannelOpenRequest { id, .. } => Some(*id),
-                _ => None,
-            })
-            .unwrap();
+        let (cid, sid) = p.open_session();
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
         let (mut sent_c, mut sent_s, mut got_s, mut got_c) = (0, 0, Vec::new(), Vec::new());
-        let (mut buf, mut swapped) = (vec![0u8; 65536], Vec::new());
+        let mut swapped = Vec::new();
         while got_s.len() < data.len() || got_c.len() < data.len() {
             if sent_c < data.len() {
                 sent_c += p.client.channel_send(cid, &data[sent_c..], None).unwrap();
@@ -256,9 +253,7 @@ fn input_fed_in_place_in_odd_chunks_matches_across_ciphers_and_rekeys() {
                 sent_s += p.server.channel_send(sid, &data[sent_s..], None).unwrap();
             }
             p.run();
-            while let n @ 1.. = p.server.channel_recv(sid, false, &mut buf).unwrap() {
-                got_s.extend_from_slice(&buf[..n]);
-            }
+            p.server_recv_all(sid, &mut got_s);
             // The client takes its data by swapping buffers (the CLI's path to stdout).
             while p.client.channel_recv_swap(cid, false, &mut swapped).unwrap() > 0 {
                 got_c.extend_from_slice(&swapped);
@@ -280,30 +275,14 @@ fn data_held_during_a_rekey_still_rekeys_at_the_byte_limit() {
     sc.channel_window = 4 << 20;
     let mut p = Pair::new(cc, sc);
     p.authenticate();
-    let cid = p.client.channel_open_session().unwrap();
-    p.run();
-    let sid = p
-        .server_events
-        .iter()
-        .find_map(|e| match e {
-            Event::ChannelOpenRequest { id, .. } => Some(*id),
-            _ => None,
-        })
-        .unwrap();
+    let (cid, sid) = p.open_session();
     let data: Vec<u8> = (0..1_048_576u32).map(|i| (i * 13 % 251) as u8).collect();
     p.client.rekey().unwrap();
     assert_eq!(p.client.channel_send(cid, &data, None).unwrap(), data.len());
     let mut got = Vec::new();
-    let mut buf = vec![0u8; 65536];
     for _ in 0..1000 {
         p.run();
-        loop {
-            let n = p.server.channel_recv(sid, false, &mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        p.server_recv_all(sid, &mut got);
         if got.len() == data.len() {
             break;
         }

@@ -142,16 +142,7 @@ fn heard(from: &mut Connection, to: &mut Connection) -> Option<DisconnectReason>
 fn open_pair(sc: Config) -> (Pair, u32, u32) {
     let mut p = Pair::new(Config::new(Role::Client), sc);
     p.authenticate();
-    let cid = p.client.channel_open_session().unwrap();
-    p.run();
-    let sid = p
-        .server_events
-        .iter()
-        .find_map(|e| match e {
-            Event::ChannelOpenRequest { id, .. } => Some(*id),
-            _ => None,
-        })
-        .unwrap();
+    let (cid, sid) = p.open_session();
     (p, cid, sid)
 }
 

@@ -42,37 +42,19 @@ fn pair(client_comp: &[&str], server_comp: &[&str]) -> Pair {
 
 /// Opens a session channel; returns the client's and the server's ids.
 fn open(p: &mut Pair) -> (ChannelId, ChannelId) {
-    let cid = p.client.channel_open_session().unwrap();
-    p.run();
-    let sid = p
-        .server_events
-        .iter()
-        .rev()
-        .find_map(|e| match e {
-            Event::ChannelOpenRequest { id, .. } => Some(*id),
-            _ => None,
-        })
-        .unwrap();
-    (cid, sid)
+    p.open_session()
 }
 
 /// Sends `data` client→server; returns the bytes it took on the wire and checks it arrived intact.
 fn send_c2s(p: &mut Pair, cid: ChannelId, sid: ChannelId, data: &[u8]) -> usize {
     let (mut sent, mut wire, mut got) = (0, 0, Vec::new());
-    let mut buf = vec![0u8; 65536];
     while got.len() < data.len() {
         if sent < data.len() {
             sent += p.client.channel_send(cid, &data[sent..], None).unwrap();
         }
         wire += p.client.pending_transmit();
         p.run();
-        loop {
-            let n = p.server.channel_recv(sid, false, &mut buf).unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        p.server_recv_all(sid, &mut got);
     }
     assert_eq!(got, data);
     wire
