@@ -255,27 +255,17 @@ fn start_server(allow_agent_forwarding: bool) -> TestServer {
 impl TestServer {
     /// OpenSSH's `ssh` with `-A` and our test agent, running `command`.
     fn ssh_a(&self, agent: &SshAgent, forward: bool, command: &str) -> std::process::Output {
-        let mut c = Command::new("ssh");
-        c.args([
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            "LogLevel=ERROR",
-        ])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-        .arg("-o")
-        .arg(format!("IdentityAgent={}", agent.socket.display()))
-        .arg("-o")
-        .arg("IdentitiesOnly=yes")
-        .arg("-i")
-        .arg(&self.client_key)
-        .arg(if forward { "-A" } else { "-a" })
-        .args(["-p", &self.port.to_string(), "tester@127.0.0.1", command])
-        .env_remove("SSH_AUTH_SOCK")
-        .stdin(Stdio::null());
+        let mut c = common::openssh_client(&self.known_hosts);
+        c.arg("-o")
+            .arg(format!("IdentityAgent={}", agent.socket.display()))
+            .arg("-o")
+            .arg("IdentitiesOnly=yes")
+            .arg("-i")
+            .arg(&self.client_key)
+            .arg(if forward { "-A" } else { "-a" })
+            .args(["-p", &self.port.to_string(), "tester@127.0.0.1", command])
+            .env_remove("SSH_AUTH_SOCK")
+            .stdin(Stdio::null());
         c.output().unwrap()
     }
 }

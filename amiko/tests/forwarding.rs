@@ -323,11 +323,8 @@ impl Drop for TestServer {
 
 impl TestServer {
     fn ssh(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("ssh");
-        c.args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
-            .arg("-i")
+        let mut c = common::openssh_client(&self.known_hosts);
+        c.arg("-i")
             .arg(&self.client_key)
             .args(["-p", &self.port.to_string()])
             .args(args)

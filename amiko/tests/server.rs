@@ -117,18 +117,8 @@ impl TestServer {
 
     /// [`TestServer::ssh_args`] with variables added to `ssh`'s own environment (TERM for a pty, say).
     fn ssh_env(&self, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
-        let mut c = Command::new("ssh");
+        let mut c = common::openssh_client(&self.known_hosts);
         c.envs(env.iter().copied())
-            .args([
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=yes",
-                "-o",
-                "LogLevel=ERROR",
-            ])
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
             .arg("-i")
             .arg(&self.client_key)
             .args(["-p", &self.port.to_string()])

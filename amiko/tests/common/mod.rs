@@ -29,6 +29,23 @@ pub fn missing(what: &str) -> Option<std::convert::Infallible> {
     None
 }
 
+/// OpenSSH's `ssh` as the tests run it against a server of ours: no prompts, only `known_hosts` trusted, errors
+/// only on stderr. Callers add the key, port, destination and command.
+pub fn openssh_client(known_hosts: &Path) -> Command {
+    let mut c = Command::new("ssh");
+    c.args([
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "LogLevel=ERROR",
+    ])
+    .arg("-o")
+    .arg(format!("UserKnownHostsFile={}", known_hosts.display()));
+    c
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
