@@ -43,14 +43,20 @@ pub struct ServeArgs {
     /// Let users forward Unix sockets through the server (ssh -L port:/socket, ssh -R /socket:...). Off by default.
     #[arg(long)]
     pub allow_streamlocal_forwarding: bool,
+    /// Let clients set variables matching PATTERN in their sessions (ssh's SendEnv/SetEnv), as sshd's AcceptEnv:
+    /// a whole name, `*` for any run and `?` for one character, case-sensitive. Repeatable; added to the default
+    /// `LANG` and `LC_*` (`-o AcceptEnv=...` does the same). Any other name is refused, because a name like
+    /// BASH_ENV or LD_PRELOAD runs the client's code before its command, a certificate's force-command included.
+    #[arg(long = "accept-env", value_name = "PATTERN")]
+    pub accept_env: Vec<String>,
     /// Groups for diffie-hellman-group-exchange-* in OpenSSH's moduli(5) format (the RFC 3526 groups if the file
     /// is missing).
     #[arg(long, value_name = "FILE", default_value = "/etc/ssh/moduli")]
     pub moduli: PathBuf,
-    /// sshd_config-style algorithm lists: `Ciphers=+aes128-cbc`, `KexAlgorithms=+diffie-hellman-group14-sha1`,
-    /// `MACs=...`, `HostKeyAlgorithms=...` (`+` appends, `-` removes, `^` puts first, as in sshd_config(5)). The
-    /// legacy SHA-1 and CBC algorithms are only offered when named this way. Also `SetEnv=NAME=VALUE` (sshd's
-    /// SetEnv): set in every session.
+    /// sshd_config-style options. Algorithm lists: `Ciphers=+aes128-cbc`, `KexAlgorithms=+diffie-hellman-group14-sha1`,
+    /// `MACs=...`, `HostKeyAlgorithms=...` (`+` appends, `-` removes, `^` puts first, as in sshd_config(5)); the
+    /// legacy SHA-1 and CBC algorithms are only offered when named this way. `AcceptEnv=PATTERN...`
+    /// (whitespace-separated) as `--accept-env`. `SetEnv=NAME=VALUE...` (sshd's SetEnv): set in every session.
     #[arg(short = 'o', value_name = "OPTION=VALUE")]
     pub options: Vec<String>,
     /// Offer compression (zlib@openssh.com, started after authentication) as sshd's `Compression`; `no` offers
@@ -72,6 +78,14 @@ fn yes_no(v: &str) -> Result<bool, String> {
         "no" | "false" => Ok(false),
         _ => Err(format!("expected yes or no, got '{v}'")),
     }
+}
+
+/// One AcceptEnv pattern, refused where sshd refuses it ("Invalid environment name"): empty or with `=`.
+fn accept_env_pattern(p: &str) -> Result<String, String> {
+    if p.is_empty() || p.contains('=') {
+        return Err(format!("'{p}' is not a variable name pattern"));
+    }
+    Ok(p.to_string())
 }
 
 fn load_or_create_host_key(path: &PathBuf) -> Result<amiko::PrivateKey, String> {
@@ -114,6 +128,10 @@ pub fn run(args: ServeArgs) -> i32 {
                 allow_streamlocal_forwarding: args.allow_streamlocal_forwarding,
                 ..Default::default()
             };
+            for pattern in &args.accept_env {
+                auth.accept_env
+                    .push(accept_env_pattern(pattern).map_err(|e| format!("--accept-env: {e}"))?);
+            }
             if let Some(f) = &args.authorized_keys {
                 auth.authorized_keys = read_authorized_keys(f).map_err(|e| e.to_string())?;
             }
@@ -169,13 +187,20 @@ pub fn run(args: ServeArgs) -> i32 {
                         }
                         continue;
                     }
+                    "acceptenv" => {
+                        for pattern in v.split_whitespace() {
+                            auth.accept_env
+                                .push(accept_env_pattern(pattern).map_err(|e| format!("-o {o}: {e}"))?);
+                        }
+                        continue;
+                    }
                     "ciphers" => AlgorithmKind::Cipher,
                     "macs" => AlgorithmKind::Mac,
                     "kexalgorithms" => AlgorithmKind::Kex,
                     "hostkeyalgorithms" => AlgorithmKind::HostKey,
                     _ => {
                         return Err(format!(
-                            "-o {o}: only Ciphers, MACs, KexAlgorithms, HostKeyAlgorithms and SetEnv"
+                            "-o {o}: only Ciphers, MACs, KexAlgorithms, HostKeyAlgorithms, AcceptEnv and SetEnv"
                         ))
                     }
                 };

@@ -272,6 +272,91 @@ fn serve_takes_logins_and_stops_on_sigterm() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `amiko serve --accept-env 'FOO*' -o 'AcceptEnv=BAR ?AZ'`: OpenSSH's ssh sends variables with SetEnv; LANG and LC_*
+/// (the default) and the names given arrive, BASH_ENV and LD_PRELOAD do not. A pattern with `=` is refused at start.
+#[test]
+fn serve_accept_env_adds_to_lang_and_lc() {
+    if Command::new("ssh").arg("-V").output().is_err() {
+        common::missing("OpenSSH client (ssh)");
+        return;
+    }
+    let dir = common::temp_dir("serve-acceptenv");
+    let key = dir.join("id_ed25519");
+    assert!(Command::new("ssh-keygen")
+        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap()
+        .success());
+    let host_key = dir.join("host_key");
+    let serve = |port: u16, extra: &[&str]| {
+        let mut c = amiko();
+        c.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--host-key"])
+            .arg(&host_key)
+            .arg("--authorized-keys")
+            .arg(key.with_extension("pub"))
+            .args(extra)
+            .stdout(Stdio::null());
+        c
+    };
+
+    let bad = serve(common::free_port(), &["--accept-env", "FOO=1"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--accept-env"), "{bad:?}");
+
+    let port = common::free_port();
+    let mut server = serve(port, &["--accept-env", "FOO*", "-o", "AcceptEnv=BAR ?AZ"])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let names = [
+        "LANG",
+        "LC_CTYPE",
+        "FOO_BAR",
+        "BAR",
+        "BAZ",
+        "BARX",
+        "BASH_ENV",
+        "LD_PRELOAD",
+    ];
+    let out = Command::new("ssh")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=accept-new",
+        ])
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
+        .arg("-i")
+        .arg(&key)
+        .args(["-p", &port.to_string(), "-o"])
+        .arg(
+            "SetEnv=LANG=C.UTF-8 LC_CTYPE=C FOO_BAR=foo BAR=bar BAZ=baz BARX=x BASH_ENV=/tmp/x \
+             LD_PRELOAD=/nonexistent.so",
+        )
+        .arg("someone@127.0.0.1")
+        .arg(format!("for v in {}; do printenv $v || echo -; done", names.join(" ")))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "C.UTF-8\nC\nfoo\nbar\nbaz\n-\n-\n-\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn get_and_put_with_resume_and_recursion() {
     let Some(sshd) = Sshd::start() else { return };

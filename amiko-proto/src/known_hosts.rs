@@ -14,13 +14,24 @@ use base64ct::Encoding;
 
 use crate::keys::PublicKey;
 
-/// Matches `*` (any run) and `?` (one character) wildcards, as ssh's `match_pattern`.
+/// Matches `*` (any run) and `?` (one character) wildcards, as ssh's `match_pattern`, ignoring ASCII case (ssh
+/// lowercases host names before matching them).
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    glob(pattern, text, |p, t| p.eq_ignore_ascii_case(&t))
+}
+
+/// Matches `*` (any run) and `?` (one byte) wildcards exactly as ssh's `match_pattern` does on a name it does not
+/// lowercase: case-sensitively. sshd matches AcceptEnv's patterns against variable names this way.
+pub fn glob_match_case_sensitive(pattern: &str, text: &str) -> bool {
+    glob(pattern, text, |p, t| p == t)
+}
+
+fn glob(pattern: &str, text: &str, same: impl Fn(u8, u8) -> bool) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi].eq_ignore_ascii_case(&t[ti])) {
+        if pi < p.len() && (p[pi] == b'?' || same(p[pi], t[ti])) {
             pi += 1;
             ti += 1;
         } else if pi < p.len() && p[pi] == b'*' {
@@ -267,6 +278,16 @@ mod tests {
         assert!(!glob_match("192.168.1.?", "192.168.1.17"));
         assert!(glob_match("[*.test]:2222", "[a.test]:2222"));
         assert!(!glob_match("", "x"));
+        assert!(glob_match_case_sensitive("LC_*", "LC_ALL"));
+        assert!(
+            !glob_match_case_sensitive("LC_*", "lc_all"),
+            "variable names keep their case"
+        );
+        assert!(
+            !glob_match_case_sensitive("LANG", "LANGUAGE"),
+            "a pattern matches the whole name"
+        );
+        assert!(glob_match_case_sensitive("FOO?", "FOO1") && !glob_match_case_sensitive("FOO?", "FOO"));
     }
 
     #[test]

@@ -329,6 +329,36 @@ fn openssh_client_and_amiko_server_certificates() {
     let out = ssh(server.port, &known, &key, user, &[], "echo asked");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "forced:echo asked\n");
 
+    // The forced command gets the client's variables the server accepts, as under sshd, and by default those are
+    // LANG and LC_* only: a BASH_ENV, ENV or LD_PRELOAD sent with it neither arrives nor runs code before it.
+    let key = new_key(&dir, "id_forced_env", "ed25519", "256");
+    sign(
+        &user_ca,
+        &key,
+        user,
+        "-5m:+1h",
+        false,
+        &[
+            "-O",
+            "force-command=echo lc=$LC_ALL ${BASH_ENV-no_bash_env} ${ENV-no_env} ${LD_PRELOAD-no_preload}",
+        ],
+    );
+    let marker = dir.join("bash_env_ran");
+    let script = dir.join("bash_env.sh");
+    std::fs::write(&script, format!("touch {}\n", marker.display())).unwrap();
+    let sent = format!(
+        "SetEnv=LC_ALL=C BASH_ENV={s} ENV={s} LD_PRELOAD=/nonexistent/preload.so",
+        s = script.display()
+    );
+    let out = ssh(server.port, &known, &key, user, &["-F", "/dev/null", "-o", &sent], "id");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "lc=C no_bash_env no_env no_preload\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!marker.exists(), "the client's BASH_ENV ran before the forced command");
+
     // The host certificate is what ssh trusted: with only plain host key algorithms it has nothing to check.
     let key = new_key(&dir, "id_again", "ed25519", "256");
     sign(&user_ca, &key, user, "-5m:+1h", false, &[]);

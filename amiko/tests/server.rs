@@ -103,6 +103,17 @@ fn keys_only(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
     })
 }
 
+/// [`keys_only`], with clients allowed to set the variables `patterns` match (AcceptEnv) instead of LANG and LC_*.
+fn keys_accepting_env(patterns: &'static [&'static str]) -> impl FnOnce(amiko::PublicKey) -> Arc<dyn Handler> {
+    move |pubkey| {
+        Arc::new(SimpleAuth {
+            authorized_keys: vec![pubkey],
+            accept_env: patterns.iter().map(|p| p.to_string()).collect(),
+            ..Default::default()
+        })
+    }
+}
+
 impl TestServer {
     fn ssh(&self, extra: &[&str], command: &str, stdin: &[u8]) -> Output {
         let mut args: Vec<&str> = extra.to_vec();
@@ -281,9 +292,9 @@ fn sessions_get_the_environment_sshd_sets() {
     if !ssh_available() {
         return;
     }
-    let s = start(|_| {}, keys_only);
+    let s = start(|_| {}, keys_accepting_env(&["*"]));
     let (user, home, shell) = own_account();
-    // The client tries to forge what the server sets; SimpleAuth accepts every name, GREETING gets through.
+    // The client tries to forge what the server sets; accepting every name (AcceptEnv *), GREETING gets through.
     // (ssh itself takes a SetEnv TERM for its pty-req, so TERM is not forged here.)
     let forged = "SetEnv=SSH_CONNECTION=forged SSH_CLIENT=forged SSH_TTY=forged SSH_AUTH_SOCK=/forged USER=forged \
                   LOGNAME=forged HOME=/forged SHELL=/forged PATH=/forged MAIL=forged GREETING=ola";
@@ -339,6 +350,128 @@ fn sessions_get_the_environment_sshd_sets() {
     let env = remote_env(&s.ssh(&["-T"], PRINT_ENV, b""));
     assert_ne!(check(&env), first);
     assert_eq!(env["GREETING"], "-");
+}
+
+/// The variables [`client_variables_pass_only_where_accept_env_matches`] sends, printed one a line ("-" when unset).
+const ENV_PROBE: [&str; 10] = [
+    "LANG",
+    "LC_ALL",
+    "LC_TIME",
+    "LANGUAGE",
+    "lang",
+    "BASH_ENV",
+    "ENV",
+    "LD_PRELOAD",
+    "FOO",
+    "FOO_BAR",
+];
+
+/// OpenSSH's ssh sends LANG, LC_*, BASH_ENV, ENV, LD_PRELOAD and FOO* with SetEnv: by default (sshd's AcceptEnv as
+/// Debian ships it) only LANG and LC_* arrive, and the BASH_ENV script never runs in the user's bash; with FOO* added
+/// FOO and FOO_BAR arrive too, and still nothing else.
+#[test]
+fn client_variables_pass_only_where_accept_env_matches() {
+    if !ssh_available() {
+        return;
+    }
+    let dir = common::temp_dir("acceptenv");
+    let marker = dir.join("bash_env_ran");
+    let script = dir.join("bash_env.sh");
+    std::fs::write(&script, format!("touch {}\n", marker.display())).unwrap();
+    let sent = format!(
+        "SetEnv=LANG=C.UTF-8 LC_ALL=C LC_TIME=POSIX LANGUAGE=xx lang=lower BASH_ENV={s} ENV={s} \
+         LD_PRELOAD=/nonexistent/preload.so FOO=1 FOO_BAR=2",
+        s = script.display()
+    );
+    let show = format!("for v in {}; do printenv $v || echo -; done", ENV_PROBE.join(" "));
+    // -F /dev/null: only what SetEnv names is sent (no SendEnv from a system ssh_config).
+    let probe = |s: &TestServer| {
+        let out = s.ssh(&["-T", "-F", "/dev/null", "-o", &sent], &show, b"");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let got: Vec<(&str, String)> = ENV_PROBE.iter().copied().zip(text.lines().map(String::from)).collect();
+        assert_eq!(got.len(), ENV_PROBE.len(), "{text}");
+        got
+    };
+    let expect = |values: [&str; 10]| -> Vec<(&str, String)> {
+        ENV_PROBE
+            .iter()
+            .copied()
+            .zip(values.iter().map(|v| v.to_string()))
+            .collect()
+    };
+
+    let s = start(|_| {}, keys_only);
+    assert_eq!(
+        probe(&s),
+        expect(["C.UTF-8", "C", "POSIX", "-", "-", "-", "-", "-", "-", "-"]),
+        "by default only LANG and LC_* (case-sensitive, whole names)"
+    );
+    assert!(!marker.exists(), "the client's BASH_ENV script ran in the session");
+
+    let s = start(|_| {}, keys_accepting_env(&["LANG", "LC_*", "FOO*"]));
+    assert_eq!(
+        probe(&s),
+        expect(["C.UTF-8", "C", "POSIX", "-", "-", "-", "-", "-", "1", "2"]),
+        "FOO* added: FOO and FOO_BAR, nothing else"
+    );
+    assert!(!marker.exists(), "the client's BASH_ENV script ran in the session");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A handler that leaves `env` alone gets the safe default: LANG and LC_* only. Names that cannot be in an
+/// environment, and requests past MAX_SESSION_ENV, are refused whatever the handler says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_without_env_accepts_only_lang_and_lc() {
+    struct KeyOnly(amiko::PublicKey);
+    impl Handler for KeyOnly {
+        fn auth_publickey(&self, _: &str, key: &amiko::PublicKey) -> amiko::server::AuthDecision {
+            if *key == self.0 {
+                amiko::server::AuthDecision::Accept
+            } else {
+                amiko::server::AuthDecision::Reject
+            }
+        }
+    }
+    let s = start(|_| {}, |k| Arc::new(KeyOnly(k)));
+    let client = amiko_client(&s).await;
+    let mut ch = client.open_session().await.unwrap();
+    for (name, accepted) in [
+        ("LANG", true),
+        ("LC_ALL", true),
+        ("LC_MESSAGES", true),
+        ("LANGUAGE", false),
+        ("BASH_ENV", false),
+        ("ENV", false),
+        ("LD_PRELOAD", false),
+        ("PATH", false),
+        ("GREETING", false),
+    ] {
+        assert_eq!(ch.env(name, "C").await.unwrap(), accepted, "{name}");
+    }
+    ch.exec("echo $LANG $LC_ALL $LC_MESSAGES ${BASH_ENV-unset} ${GREETING-unset}")
+        .await
+        .unwrap();
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    ch.read_to_end_both(&mut out, &mut err).await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        "C C C unset unset\n",
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
+
+    // Accept everything: still no malformed name, and no more than MAX_SESSION_ENV variables per session.
+    let s = start(|_| {}, keys_accepting_env(&["*"]));
+    let client = amiko_client(&s).await;
+    let ch = client.open_session().await.unwrap();
+    assert!(!ch.env("LC_A=B", "x").await.unwrap(), "a name with '='");
+    assert!(!ch.env("", "x").await.unwrap(), "an empty name");
+    assert!(!ch.env("LC_NUL", "a\0b").await.unwrap(), "a value with NUL");
+    for i in 0..amiko::server::MAX_SESSION_ENV {
+        assert!(ch.env(&format!("V{i}"), "x").await.unwrap(), "variable {i}");
+    }
+    assert!(!ch.env("ONE_TOO_MANY", "x").await.unwrap());
 }
 
 #[test]
@@ -472,7 +605,7 @@ fn login_grace_time_drops_idle_unauthenticated_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signals_env_and_exit_signal_through_the_runner() {
-    let s = start(|_| {}, keys_only);
+    let s = start(|_| {}, keys_accepting_env(&["GREETING"]));
     let client = amiko_client(&s).await;
     let ch = client.open_session().await.unwrap();
     assert!(ch.env("GREETING", "ola").await.unwrap());

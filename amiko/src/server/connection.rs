@@ -316,9 +316,13 @@ fn handle_request(
             ok
         }
         ChannelRequest::Env { name, value } if !s.started() => {
-            let ok = handler.env(info, &name, &value);
+            // A name with `=` or NUL, or a value with NUL, cannot be put in an environment as sent.
+            let well_formed = !name.is_empty() && !name.contains(['=', '\0']) && !value.contains('\0');
+            let ok = well_formed && s.env.len() < super::MAX_SESSION_ENV && handler.env(info, &name, &value);
             if ok {
                 s.env.push((name, value));
+            } else {
+                tracing::debug!(name = %name.escape_debug(), "env request refused");
             }
             ok
         }

@@ -80,11 +80,19 @@ pub trait Handler: Send + Sync + 'static {
         true
     }
 
-    /// An environment variable for the session; false refuses it (OpenSSH refuses names outside AcceptEnv). The
-    /// built-in runner sets accepted ones first, so USER, HOME, PATH, TERM and the like replace them, and it never
-    /// passes a client's SSH_CLIENT, SSH_CONNECTION, SSH_TTY, SSH_AUTH_SOCK or SSH_ORIGINAL_COMMAND on.
-    fn env(&self, _info: &SessionInfo, _name: &str, _value: &str) -> bool {
-        true
+    /// An environment variable the client sends for the session (ssh's SendEnv/SetEnv); false refuses it, and the
+    /// client gets a failure reply if it asked for one. The default accepts only names matching
+    /// [`DEFAULT_ACCEPT_ENV`] (`LANG`, `LC_*`), as a Debian or Ubuntu sshd does: a name the handler accepts reaches
+    /// the process's environment before its shell starts, and names such as `BASH_ENV`, `ENV`, `LD_PRELOAD` or
+    /// `PYTHONSTARTUP` run code of the client's choosing there, before any command, a certificate's force-command
+    /// included. Override it with [`accept_env_matches`] and a list of your own (or use [`SimpleAuth::accept_env`]).
+    ///
+    /// The built-in runner sets accepted ones first, so USER, HOME, PATH, TERM and the like replace them, and it never
+    /// passes a client's SSH_CLIENT, SSH_CONNECTION, SSH_TTY, SSH_AUTH_SOCK or SSH_ORIGINAL_COMMAND on. Names that
+    /// cannot be in an environment (empty, or with `=` or NUL) and requests beyond [`MAX_SESSION_ENV`] per session
+    /// are refused before this is asked.
+    fn env(&self, _info: &SessionInfo, name: &str, _value: &str) -> bool {
+        accept_env_matches(DEFAULT_ACCEPT_ENV, name)
     }
 
     /// A shell request. Return true after taking the channel to serve it yourself; false lets the built-in runner
@@ -158,7 +166,7 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// A ready handler: one password and/or a set of authorized keys, for any user name (or only `user` if set).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct SimpleAuth {
     /// Only this user may log in (any user if None).
     pub user: Option<String>,
@@ -173,12 +181,58 @@ pub struct SimpleAuth {
     pub allow_agent_forwarding: bool,
     /// Let logged-in users forward Unix sockets both ways (ssh -L port:/path, ssh -R /path:...).
     pub allow_streamlocal_forwarding: bool,
+    /// The variable names a client's `env` requests may set, as sshd's AcceptEnv (patterns with `*` and `?`, see
+    /// [`accept_env_matches`]); other names are refused. [`DEFAULT_ACCEPT_ENV`] (`LANG`, `LC_*`) by default; empty
+    /// accepts none, as sshd without AcceptEnv. Every name added lets clients put that variable in front of their
+    /// sessions' commands, forced ones included (see [`Handler::env`]).
+    pub accept_env: Vec<String>,
+}
+
+impl Default for SimpleAuth {
+    fn default() -> Self {
+        SimpleAuth {
+            user: None,
+            password: None,
+            authorized_keys: Vec::new(),
+            allow_tcp_forwarding: false,
+            allow_agent_forwarding: false,
+            allow_streamlocal_forwarding: false,
+            accept_env: DEFAULT_ACCEPT_ENV.iter().map(|p| p.to_string()).collect(),
+        }
+    }
 }
 
 impl SimpleAuth {
     fn user_ok(&self, user: &str) -> bool {
         self.user.as_deref().is_none_or(|u| u == user)
     }
+}
+
+/// The variable names a server accepts from a client's `env` requests unless told otherwise: the locale, as the
+/// sshd_config Debian and Ubuntu ship has it (`AcceptEnv LANG LC_*`), so `ssh` users' SendEnv of their locale works
+/// as they are used to. OpenSSH's own default is none at all.
+pub const DEFAULT_ACCEPT_ENV: &[&str] = &["LANG", "LC_*"];
+
+/// The most `env` requests a session takes (sshd stops at 128 as well); later ones are refused, so a client cannot
+/// grow a session's environment without bound.
+pub const MAX_SESSION_ENV: usize = 128;
+
+/// Whether the variable `name` matches one of `patterns` as sshd matches its AcceptEnv list: each pattern is a
+/// whole name in which `*` stands for any run of characters and `?` for one, compared case-sensitively; there is no
+/// negation.
+///
+/// ```
+/// use amiko::server::{accept_env_matches, DEFAULT_ACCEPT_ENV};
+/// assert!(accept_env_matches(DEFAULT_ACCEPT_ENV, "LC_ALL"));
+/// assert!(accept_env_matches(DEFAULT_ACCEPT_ENV, "LANG"));
+/// assert!(!accept_env_matches(DEFAULT_ACCEPT_ENV, "LANGUAGE"));
+/// assert!(!accept_env_matches(DEFAULT_ACCEPT_ENV, "BASH_ENV"));
+/// assert!(accept_env_matches(&["APP_?"], "APP_1"));
+/// ```
+pub fn accept_env_matches<S: AsRef<str>>(patterns: &[S], name: &str) -> bool {
+    patterns
+        .iter()
+        .any(|p| amiko_proto::known_hosts::glob_match_case_sensitive(p.as_ref(), name))
 }
 
 /// Reads an authorized_keys file (options before the key type are skipped; unreadable lines ignored).
@@ -196,6 +250,10 @@ pub fn read_authorized_keys(path: &Path) -> crate::Result<Vec<PublicKey>> {
 }
 
 impl Handler for SimpleAuth {
+    fn env(&self, _info: &SessionInfo, name: &str, _value: &str) -> bool {
+        accept_env_matches(&self.accept_env, name)
+    }
+
     fn agent_forwarding(&self, _info: &SessionInfo) -> bool {
         self.allow_agent_forwarding
     }

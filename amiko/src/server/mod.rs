@@ -23,6 +23,14 @@
 //! certificate's force-command only) and [`ServerConfig::set_env`]. Variables from the client's `env` requests
 //! come in only where [`Handler::env`] accepts them, and never replace any of those (a client's TERM or TZ stays
 //! where the server sets none, as in sshd; a client's SSH_* never does). The session starts in HOME.
+//!
+//! Which `env` requests are accepted is sshd's AcceptEnv: by default only `LANG` and `LC_*`
+//! ([`DEFAULT_ACCEPT_ENV`], what Debian's sshd_config accepts), both in the default [`Handler::env`] and in
+//! [`SimpleAuth`], whose [`SimpleAuth::accept_env`] takes more patterns. The list applies to a certificate's
+//! force-command as to any other command (sshd does the same): the client's accepted variables are in the
+//! environment of the shell that runs it. That is why the default is short: a client allowed `BASH_ENV`, `ENV`,
+//! `LD_PRELOAD`, `PYTHONPATH` and the like runs its own code first, forced command or not, so add only names the
+//! commands cannot be steered by.
 
 mod connection;
 mod forward;
@@ -41,7 +49,10 @@ use amiko_proto::keys::PrivateKey;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-pub use handler::{read_authorized_keys, AuthDecision, Handler, SessionInfo, SimpleAuth};
+pub use handler::{
+    accept_env_matches, read_authorized_keys, AuthDecision, Handler, SessionInfo, SimpleAuth, DEFAULT_ACCEPT_ENV,
+    MAX_SESSION_ENV,
+};
 pub use sftp::{serve_sftp, MAX_HANDLES};
 
 use crate::error::{Error, Result};
