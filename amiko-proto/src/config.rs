@@ -315,7 +315,9 @@ pub struct Config {
     pub role: Role,
     /// Our algorithm preferences.
     pub algorithms: Algorithms,
-    /// Our software version, sent as `SSH-2.0-<this>`.
+    /// Our software version, sent as `SSH-2.0-<this>`; characters RFC 4253 §4.2 does not allow there (whitespace,
+    /// `-`, control and non-ASCII characters) are sent as `_`, text after a space as a comment, and the line is cut
+    /// at 255 bytes.
     pub software_version: String,
     /// Rekey after this many bytes in either direction (RFC 4344 §3 suggests 1 GiB for AES).
     pub rekey_bytes: u64,

@@ -74,11 +74,43 @@ pub struct Connection {
     pub(crate) now: Option<Instant>,
 }
 
+/// Our identification line without its CR LF, `SSH-2.0-` and `software_version` made to fit RFC 4253 §4.2: the
+/// version is printable US-ASCII without whitespace or `-` (a space may start a comment, which may hold anything
+/// printable), and the whole line with its CR LF is at most 255 bytes. Other characters become `_` and an empty
+/// version becomes `amiko`, so a configured value can never inject a line break, or a second line, into the
+/// handshake, nor make a peer refuse the line.
+fn version_line(software_version: &str) -> String {
+    const MAX_LINE: usize = 255 - 2;
+    let (version, comment) = match software_version.split_once(' ') {
+        Some((v, c)) => (v, Some(c)),
+        None => (software_version, None),
+    };
+    let mut line = String::from("SSH-2.0-");
+    line.extend(
+        version
+            .chars()
+            .map(|c| if c.is_ascii_graphic() && c != '-' { c } else { '_' }),
+    );
+    if version.is_empty() {
+        line.push_str("amiko");
+    }
+    if let Some(comment) = comment {
+        line.push(' ');
+        line.extend(
+            comment
+                .chars()
+                .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '_' }),
+        );
+    }
+    line.truncate(MAX_LINE); // all ASCII by now, so any byte index is a char boundary
+    line
+}
+
 impl Connection {
     /// A new connection. `host_keys` are the server's keys (empty for a client). The version line is queued for
     /// sending at once; a client also queues its KEXINIT.
     pub fn new(cfg: Config, host_keys: Vec<PrivateKey>) -> Self {
-        let our_version = format!("SSH-2.0-{}", cfg.software_version);
+        let our_version = version_line(&cfg.software_version);
         let mut c = Connection {
             // Buffers grow with use: an idle connection among thousands should cost little memory.
             inbuf: Vec::new(),
@@ -535,5 +567,26 @@ impl Connection {
         } else {
             msg::REQUEST_FAILURE
         }])
+    }
+}
+
+#[cfg(test)]
+mod version_line_tests {
+    use super::version_line;
+
+    #[test]
+    fn a_configured_version_cannot_break_the_identification_line() {
+        assert_eq!(version_line("amiko_1.0"), "SSH-2.0-amiko_1.0");
+        assert_eq!(version_line("App_2.1 built by me"), "SSH-2.0-App_2.1 built by me");
+        // A CR LF would end the line early and start a second one the peer reads as the next message.
+        assert_eq!(version_line("x\r\nSSH-1.5-evil"), "SSH-2.0-x__SSH_1.5_evil");
+        assert_eq!(version_line("v1 comment\r\nmore"), "SSH-2.0-v1 comment__more");
+        assert_eq!(version_line("my-app\tv2"), "SSH-2.0-my_app_v2");
+        assert_eq!(version_line("ünï"), "SSH-2.0-_n_");
+        // OpenSSH refuses a line without a software version.
+        assert_eq!(version_line(""), "SSH-2.0-amiko");
+        assert_eq!(version_line(" only a comment"), "SSH-2.0-amiko only a comment");
+        let long = version_line(&"v".repeat(1000));
+        assert_eq!(long.len() + 2, 255);
     }
 }
