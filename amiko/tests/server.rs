@@ -287,6 +287,39 @@ fn remote_env(out: &Output) -> std::collections::HashMap<String, String> {
         .collect()
 }
 
+/// The process group of process `pid` (field 5 of /proc/PID/stat, after the command name in parentheses).
+fn pgid_of(pid: &str) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    let after_name = &stat[stat.rfind(')').expect("a command name") + 2..];
+    after_name.split(' ').nth(2).expect("a pgrp field").to_string()
+}
+
+#[test]
+fn session_commands_lead_their_own_process_group() {
+    if !ssh_available() {
+        return;
+    }
+    // In the server's process group, a Ctrl-C or SIGTSTP meant for `amiko serve` in a terminal would reach every
+    // session's commands too, and a stop of the server would stop them.
+    let s = start(|_| {}, keys_only);
+    for tty in ["-T", "-tt"] {
+        let out = s.ssh(&[tty], "echo $$ $(cut -d' ' -f5 /proc/$$/stat)", b"");
+        assert!(out.status.success(), "{tty}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let fields: Vec<&str> = text.split_whitespace().collect();
+        assert_eq!(fields.len(), 2, "{tty}: {text}");
+        assert_eq!(
+            fields[0], fields[1],
+            "{tty}: the session's shell leads its own process group: {text}"
+        );
+        assert_ne!(
+            fields[1],
+            pgid_of("self"),
+            "{tty}: not the server's process group: {text}"
+        );
+    }
+}
+
 #[test]
 fn sessions_get_the_environment_sshd_sets() {
     if !ssh_available() {

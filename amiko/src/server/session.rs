@@ -262,6 +262,10 @@ fn spawn_pipes(account: &Account, env: &[(String, String)], command: Option<&str
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, as sshd's setsid gives each session: a Ctrl-C or ^Z typed at a terminal that
+        // runs the server goes to the server's group, not to every session's commands. (A pty session is
+        // already a session leader: the pty must be its controlling terminal.)
+        .process_group(0)
         .kill_on_drop(true);
     let mut child = cmd.spawn()?;
     let missing = || std::io::Error::other("child stdio missing");
