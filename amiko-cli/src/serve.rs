@@ -49,6 +49,10 @@ pub struct ServeArgs {
     /// BASH_ENV or LD_PRELOAD runs the client's code before its command, a certificate's force-command included.
     #[arg(long = "accept-env", value_name = "PATTERN")]
     pub accept_env: Vec<String>,
+    /// Start the AcceptEnv list empty instead of with `LANG` and `LC_*` (sshd's own default, where only what
+    /// `--accept-env` names is accepted).
+    #[arg(long)]
+    pub no_default_accept_env: bool,
     /// Groups for diffie-hellman-group-exchange-* in OpenSSH's moduli(5) format (the RFC 3526 groups if the file
     /// is missing).
     #[arg(long, value_name = "FILE", default_value = "/etc/ssh/moduli")]
@@ -128,6 +132,9 @@ pub fn run(args: ServeArgs) -> i32 {
                 allow_streamlocal_forwarding: args.allow_streamlocal_forwarding,
                 ..Default::default()
             };
+            if args.no_default_accept_env {
+                auth.accept_env.clear();
+            }
             for pattern in &args.accept_env {
                 auth.accept_env
                     .push(accept_env_pattern(pattern).map_err(|e| format!("--accept-env: {e}"))?);

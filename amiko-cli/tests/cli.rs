@@ -275,7 +275,7 @@ fn serve_takes_logins_and_stops_on_sigterm() {
 /// `amiko serve --accept-env 'FOO*' -o 'AcceptEnv=BAR ?AZ'`: OpenSSH's ssh sends variables with SetEnv; LANG and LC_*
 /// (the default) and the names given arrive, BASH_ENV and LD_PRELOAD do not. A pattern with `=` is refused at start.
 #[test]
-fn serve_accept_env_adds_to_lang_and_lc() {
+fn serve_accept_env_adds_to_lang_and_lc_or_replaces_them() {
     if Command::new("ssh").arg("-V").output().is_err() {
         common::missing("OpenSSH client (ssh)");
         return;
@@ -304,15 +304,6 @@ fn serve_accept_env_adds_to_lang_and_lc() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--accept-env"), "{bad:?}");
 
-    let port = common::free_port();
-    let mut server = serve(port, &["--accept-env", "FOO*", "-o", "AcceptEnv=BAR ?AZ"])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     let names = [
         "LANG",
         "LC_CTYPE",
@@ -323,38 +314,57 @@ fn serve_accept_env_adds_to_lang_and_lc() {
         "BASH_ENV",
         "LD_PRELOAD",
     ];
-    let out = Command::new("ssh")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=accept-new",
-        ])
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
-        .arg("-i")
-        .arg(&key)
-        .args(["-p", &port.to_string(), "-o"])
-        .arg(
-            "SetEnv=LANG=C.UTF-8 LC_CTYPE=C FOO_BAR=foo BAR=bar BAZ=baz BARX=x BASH_ENV=/tmp/x \
-             LD_PRELOAD=/nonexistent.so",
-        )
-        .arg("someone@127.0.0.1")
-        .arg(format!("for v in {}; do printenv $v || echo -; done", names.join(" ")))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
-    let _ = server.wait();
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["--accept-env", "FOO*", "-o", "AcceptEnv=BAR ?AZ"],
+            "C.UTF-8\nC\nfoo\nbar\nbaz\n-\n-\n-\n",
+        ),
+        // Without the default list, as sshd with no AcceptEnv of its own: the locale is refused too.
+        (
+            &["--no-default-accept-env", "--accept-env", "FOO*"],
+            "-\n-\nfoo\n-\n-\n-\n-\n-\n",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let port = common::free_port();
+        let mut server = serve(port, flags).stderr(Stdio::null()).spawn().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let out = Command::new("ssh")
+            .args([
+                "-F",
+                "/dev/null",
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+            ])
+            .arg("-o")
+            .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
+            .arg("-i")
+            .arg(&key)
+            .args(["-p", &port.to_string(), "-o"])
+            .arg(
+                "SetEnv=LANG=C.UTF-8 LC_CTYPE=C FOO_BAR=foo BAR=bar BAZ=baz BARX=x BASH_ENV=/tmp/x \
+                 LD_PRELOAD=/nonexistent.so",
+            )
+            .arg("someone@127.0.0.1")
+            .arg(format!("for v in {}; do printenv $v || echo -; done", names.join(" ")))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+        let _ = server.wait();
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            expected,
+            "{flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "C.UTF-8\nC\nfoo\nbar\nbaz\n-\n-\n-\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
