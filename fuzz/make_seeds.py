@@ -132,6 +132,11 @@ ed, ec, rsa = (keys[t][1].rsplit(" ", 1)[0] for t in ["ed25519", "ecdsa", "rsa"]
 write("known_hosts", "plain", kh(f"example.com,10.0.0.1 {ed}", f"[example.com]:2222 {ec}", f"*.corp,!bad.corp {rsa}"))
 write("known_hosts", "markers", kh("# comment", f"@revoked * {ed}", f"@cert-authority *.example.com {ec}", f"@unknown x {rsa}"))
 write("known_hosts", "hashed", kh(f"|1|F1E1KeoE/eEWhi10WpGv4OdiO6Y=|3988QV0VE8wmZL7suNrYQLITLCg= {ed}", f"host?.example.* {rsa}"))
+write("authorized_keys", "plain", kh("# comment", "", ed, f"{ec} with a comment", f"  {rsa}"))
+write("authorized_keys", "options", kh(f'restrict,pty,command="echo \\"hi\\", there" {ed}',
+    f'from="127.0.0.*,!10.0.0.0/8,::1",no-agent-forwarding,permitopen="[::1]:22",permitlisten="8080" {ec}',
+    f'cert-authority,principals="alice,ops",expiry-time="20991231Z",environment="A=1" {rsa}'))
+write("authorized_keys", "bad", kh(f"frobnicate {ed}", f'command="unterminated {ec}', f'from="10.0.0.1/8" {rsa}'))
 write("ssh_config", "basic", b"Host example.com\n  HostName 10.0.0.1\n  User alice\n  Port 2222\n  IdentityFile ~/.ssh/id_%h_%r\n\nHost *\n  ServerAliveInterval 30\n")
 write("ssh_config", "match", b"Match host *.corp !bad.corp user bob\n  ProxyCommand ssh -W %h:%p jump\nMatch exec \"test %n = x\"\n  User x\nMatch all\n  Port=22\n")
 write("ssh_config", "include-quoted", b"Include ~/.ssh/conf.d/* \"other file\"\nHost \"a b\" example.com\n  LocalCommand echo %l %u %d %%\n  SendEnv LANG LC_*\n")

@@ -20,7 +20,10 @@ pub struct ServeArgs {
     /// CA public keys (one per line) trusted to sign user certificates (sshd's TrustedUserCAKeys).
     #[arg(long = "trusted-user-ca-keys")]
     pub trusted_user_ca_keys: Option<PathBuf>,
-    /// authorized_keys file for public-key logins.
+    /// authorized_keys file for public-key logins, in sshd's format. Options in front of a key are enforced as
+    /// sshd enforces them (command=, from=, restrict, no-pty, no-port-forwarding, permitopen=, expiry-time=,
+    /// cert-authority, ...); a line with an unknown or malformed option is skipped with a warning. environment=
+    /// is ignored, as sshd without PermitUserEnvironment.
     #[arg(long = "authorized-keys")]
     pub authorized_keys: Option<PathBuf>,
     /// Accept this environment variable's value as the password.
@@ -147,7 +150,18 @@ pub fn run(args: ServeArgs) -> i32 {
             }
             let trusted_cas = match &args.trusted_user_ca_keys {
                 Some(f) => {
-                    let cas = read_authorized_keys(f).map_err(|e| e.to_string())?;
+                    // sshd's TrustedUserCAKeys: keys only; options belong in authorized_keys (cert-authority).
+                    let mut cas = Vec::new();
+                    for entry in read_authorized_keys(f).map_err(|e| e.to_string())? {
+                        if !entry.options.is_empty() {
+                            return Err(format!(
+                                "--trusted-user-ca-keys: {}: options in front of {} (only keys belong here)",
+                                f.display(),
+                                entry.key.fingerprint()
+                            ));
+                        }
+                        cas.push(entry.key);
+                    }
                     if cas.is_empty() {
                         return Err(format!("--trusted-user-ca-keys: no key in {}", f.display()));
                     }

@@ -1281,6 +1281,95 @@ fn serve_and_exec_with_certificates() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `amiko serve --authorized-keys` enforces the options in front of each key: `command=` replaces what `amiko exec`
+/// asks for (which lands in SSH_ORIGINAL_COMMAND), and a line with an unknown option is skipped with a warning
+/// rather than read as an unrestricted key. `--trusted-user-ca-keys` takes keys only, no options.
+#[test]
+fn serve_enforces_authorized_keys_options() {
+    let dir = common::temp_dir("serve-akopts");
+    let path = |name: &str| dir.join(name).display().to_string();
+    for name in ["forced", "bogus", "plain"] {
+        assert!(Command::new("ssh-keygen")
+            .args(["-q", "-N", "", "-t", "ed25519", "-f", &path(name)])
+            .status()
+            .unwrap()
+            .success());
+    }
+    let line = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
+    std::fs::write(
+        dir.join("authorized_keys"),
+        format!(
+            "command=\"echo forced:$SSH_ORIGINAL_COMMAND\" {}frobnicate {}{}",
+            line("forced"),
+            line("bogus"),
+            line("plain")
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("cas"), format!("cert-authority {}", line("plain"))).unwrap();
+    let bad = amiko()
+        .args(["serve", "--listen", "127.0.0.1:0", "--host-key", &path("host_key")])
+        .args(["--trusted-user-ca-keys", &path("cas")])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("only keys belong here"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+
+    let port = common::free_port();
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    let mut server = amiko()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--host-key",
+            &path("host_key"),
+        ])
+        .args(["--authorized-keys", &path("authorized_keys")])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let exec = |key: &str| {
+        amiko()
+            .args(["exec", "-F", "/dev/null", "-p", &port.to_string(), "-i", &path(key)])
+            .args(["-o", "StrictHostKeyChecking=accept-new", "-o"])
+            .arg(format!("UserKnownHostsFile={}", dir.join("kh").display()))
+            .args(["someone@127.0.0.1", "--", "echo", "hi"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = exec("forced");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "forced:echo hi\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !exec("bogus").status.success(),
+        "a line with an unknown option authorizes nothing"
+    );
+    assert_eq!(exec("plain").stdout, b"hi\n");
+    let _ = Command::new("kill").args(["-TERM", &server.id().to_string()]).status();
+    let _ = server.wait();
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(
+        log.contains("authorized_keys:2: line skipped") && log.contains("unknown option"),
+        "{log}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// The opt-in legacy algorithms from the command line in both roles: `amiko serve -o Ciphers=+aes256-cbc` and
 /// `amiko exec -c aes256-cbc -o KexAlgorithms=...`; the group exchange with a missing moduli file (built-in groups).
 #[test]

@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 
+use crate::authorized_keys::LoginRestrictions;
 use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 use crate::wire::{Reader, Writer};
@@ -125,16 +126,11 @@ fn option_string(data: &[u8]) -> Result<String> {
     Ok(s)
 }
 
-/// What a user certificate imposes on the session once accepted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct UserCertRestrictions {
-    /// Run this command whatever the client asks (critical option `force-command`).
-    pub force_command: Option<String>,
-    /// `permit-pty` extension present.
-    pub permit_pty: bool,
-    /// `permit-port-forwarding` extension present.
-    pub permit_port_forwarding: bool,
-}
+/// What a user certificate imposes on the session once accepted: the same restrictions authorized_keys options
+/// make, so the two can be merged (critical option `force-command`; extensions `permit-pty`,
+/// `permit-port-forwarding`, `permit-agent-forwarding`, `permit-X11-forwarding`, `permit-user-rc`, each lifting one
+/// restriction of [`LoginRestrictions::restricted`]).
+pub type UserCertRestrictions = LoginRestrictions;
 
 impl Certificate {
     /// Parses a certificate blob (the wire form, as in a host key or publickey request).
@@ -222,7 +218,7 @@ impl Certificate {
         principal: &str,
         now: u64,
         source: Option<IpAddr>,
-    ) -> Result<UserCertRestrictions> {
+    ) -> Result<LoginRestrictions> {
         let bad = |why: String| Err(Error::Key(format!("certificate (ID \"{}\"): {why}", self.key_id)));
         self.verify_signature()?;
         if self.cert_type != cert_type {
@@ -243,7 +239,7 @@ impl Certificate {
         if !self.principals.iter().any(|p| p == principal) {
             return bad(format!("principal \"{principal}\" is not listed"));
         }
-        let mut out = UserCertRestrictions::default();
+        let mut out = LoginRestrictions::restricted();
         for (name, data) in &self.critical_options {
             match (cert_type, name.as_str()) {
                 (CertType::User, "force-command") => out.force_command = Some(option_string(data)?),
@@ -263,6 +259,9 @@ impl Certificate {
             match name.as_str() {
                 "permit-pty" => out.permit_pty = true,
                 "permit-port-forwarding" => out.permit_port_forwarding = true,
+                "permit-agent-forwarding" => out.permit_agent_forwarding = true,
+                "permit-X11-forwarding" => out.permit_x11_forwarding = true,
+                "permit-user-rc" => out.permit_user_rc = true,
                 _ => {} // extensions may be ignored (PROTOCOL.certkeys)
             }
         }

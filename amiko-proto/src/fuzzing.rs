@@ -518,6 +518,43 @@ pub fn known_hosts(data: &[u8]) {
     }
 }
 
+/// Target `authorized_keys`: an authorized_keys file's text, each line parsed as sshd's format. A line longer
+/// than [`crate::authorized_keys::MAX_LINE_LEN`] is never accepted, nor a certificate as a key; for an accepted
+/// line, its `from=` list matches every address without an error (it was validated when parsed), and its
+/// restrictions merge with themselves and with no restrictions into themselves.
+pub fn authorized_keys(data: &[u8]) {
+    use crate::authorized_keys::{from_matches, parse_line, LoginRestrictions, MAX_LINE_LEN};
+    let text = String::from_utf8_lossy(data);
+    let addrs: [std::net::IpAddr; 4] = [
+        std::net::Ipv4Addr::new(127, 0, 0, 1).into(),
+        std::net::Ipv4Addr::new(10, 9, 9, 9).into(),
+        std::net::Ipv6Addr::LOCALHOST.into(),
+        std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 5).into(),
+    ];
+    for line in text.split('\n').take(64) {
+        let Ok(Some(entry)) = parse_line(line) else {
+            continue;
+        };
+        assert!(line.len() <= MAX_LINE_LEN, "an overlong line was accepted");
+        assert!(entry.key.certificate().is_none(), "a certificate was accepted as a key");
+        if let Some(list) = &entry.options.from {
+            for ip in addrs {
+                assert!(
+                    from_matches(list, ip).is_ok(),
+                    "from=\"{list}\" parsed but fails to match {ip}"
+                );
+            }
+        }
+        let r = &entry.options.restrictions;
+        assert_eq!(r.merge(r).as_ref(), Ok(r));
+        assert_eq!(r.merge(&LoginRestrictions::unrestricted()).as_ref(), Ok(r));
+        for (host, port) in [("127.0.0.1", 22), ("localhost", 8080), ("", 0)] {
+            let _ = r.allows_open(host, port);
+            let _ = r.allows_listen(host, port);
+        }
+    }
+}
+
 /// Target `private_key`: a private key file's text (`data[1..]`), loaded without a passphrase (`data[0]` even)
 /// or with the fixed passphrase `amiko-fuzz` (odd; the seeds encrypted with it let the fuzzer get past the
 /// decryption). A key that loads must sign, verify, and write out and read back as the same key.

@@ -14,6 +14,7 @@ pub mod wire;
 
 pub use error::{CompressionError, DecodeError, DisconnectReason, Error, Result};
 pub mod auth;
+pub mod authorized_keys;
 pub mod cert;
 pub mod config;
 pub mod connection;

@@ -104,6 +104,7 @@ fn certificates_parse_and_check() {
         assert_eq!((cert.serial, cert.key_id.as_str()), (42, "test-id"));
         let rules = cert.check(CertType::User, "bob", NOW, None).unwrap();
         assert!(rules.permit_pty && !rules.permit_port_forwarding && rules.force_command.is_none());
+        assert!(!rules.permit_agent_forwarding && !rules.permit_x11_forwarding && !rules.permit_user_rc);
         // Signing with the certificate attached: certificate algorithm names, plain signatures.
         let with = key.with_certificate(c.clone()).unwrap();
         for alg in with.signature_algorithms() {
@@ -617,7 +618,11 @@ fn ssh_keygen_certificates() {
         .unwrap();
     assert_eq!(rules.force_command.as_deref(), Some("echo hi"));
     assert!(
-        rules.permit_pty && rules.permit_port_forwarding,
+        rules.permit_pty
+            && rules.permit_port_forwarding
+            && rules.permit_agent_forwarding
+            && rules.permit_x11_forwarding
+            && rules.permit_user_rc,
         "ssh-keygen's default extensions"
     );
     assert!(cert_of(&c)

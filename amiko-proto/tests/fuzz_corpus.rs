@@ -46,6 +46,11 @@ fn known_hosts() {
 }
 
 #[test]
+fn authorized_keys() {
+    replay("authorized_keys", fuzzing::authorized_keys);
+}
+
+#[test]
 fn private_key() {
     replay("private_key", fuzzing::private_key);
 }

@@ -218,7 +218,7 @@ fn start_server(allow_agent_forwarding: bool) -> TestServer {
     let host_key = PrivateKey::generate_ed25519().unwrap();
     let host_pub = host_key.public_key();
     let handler: Arc<dyn Handler> = Arc::new(SimpleAuth {
-        authorized_keys: vec![pubkey],
+        authorized_keys: vec![pubkey.into()],
         allow_agent_forwarding,
         ..Default::default()
     });

@@ -350,7 +350,7 @@ fn ssh_available() -> bool {
 
 fn allow_all(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
     Arc::new(SimpleAuth {
-        authorized_keys: vec![pubkey],
+        authorized_keys: vec![pubkey.into()],
         allow_tcp_forwarding: true,
         allow_streamlocal_forwarding: true,
         ..Default::default()
@@ -359,7 +359,7 @@ fn allow_all(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
 
 fn keys_only(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
     Arc::new(SimpleAuth {
-        authorized_keys: vec![pubkey],
+        authorized_keys: vec![pubkey.into()],
         ..Default::default()
     })
 }

@@ -806,7 +806,7 @@ impl Env {
         force(&mut cfg.proto.algorithms, cat, alg, peer);
         let recorder = Arc::new(Recorder {
             auth: SimpleAuth {
-                authorized_keys: self.authorized.clone(),
+                authorized_keys: self.authorized.iter().cloned().map(Into::into).collect(),
                 ..Default::default()
             },
             seen: Mutex::default(),

@@ -188,7 +188,7 @@ fn a_stopped_openssh_client_does_not_stall_the_server() {
             "127.0.0.1:0",
             amiko::server::ServerConfig::new(vec![host_key.clone()]),
             Arc::new(amiko::server::SimpleAuth {
-                authorized_keys: vec![pubkey],
+                authorized_keys: vec![pubkey.into()],
                 ..Default::default()
             }),
         ))

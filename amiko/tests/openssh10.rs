@@ -52,7 +52,7 @@ fn openssh10_client_and_amiko_server_agree_on_mlkem() {
         "127.0.0.1:0",
         amiko::server::ServerConfig::new(vec![host]),
         std::sync::Arc::new(amiko::server::SimpleAuth {
-            authorized_keys: vec![pubkey],
+            authorized_keys: vec![pubkey.into()],
             ..Default::default()
         }),
     ));

@@ -98,7 +98,7 @@ fn start(
 
 fn keys_only(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
     Arc::new(SimpleAuth {
-        authorized_keys: vec![pubkey],
+        authorized_keys: vec![pubkey.into()],
         ..Default::default()
     })
 }
@@ -107,7 +107,7 @@ fn keys_only(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
 fn keys_accepting_env(patterns: &'static [&'static str]) -> impl FnOnce(amiko::PublicKey) -> Arc<dyn Handler> {
     move |pubkey| {
         Arc::new(SimpleAuth {
-            authorized_keys: vec![pubkey],
+            authorized_keys: vec![pubkey.into()],
             accept_env: patterns.iter().map(|p| p.to_string()).collect(),
             ..Default::default()
         })
@@ -1023,7 +1023,7 @@ fn echo_server() -> u16 {
 
 fn forwarding(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
     Arc::new(SimpleAuth {
-        authorized_keys: vec![pubkey],
+        authorized_keys: vec![pubkey.into()],
         allow_tcp_forwarding: true,
         ..Default::default()
     })

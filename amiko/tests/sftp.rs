@@ -311,7 +311,7 @@ fn amiko_server_with_sftp(
             "127.0.0.1:0",
             cfg,
             Arc::new(amiko::server::SimpleAuth {
-                authorized_keys: vec![pubkey],
+                authorized_keys: vec![pubkey.into()],
                 ..Default::default()
             }),
         ))
@@ -405,7 +405,7 @@ async fn bad_sftp_requests_get_errors_and_the_session_stays_usable() {
     let mut cfg = amiko::server::ServerConfig::new(vec![host.clone()]);
     cfg.sftp_root = Some(root.clone());
     let auth = amiko::server::SimpleAuth {
-        authorized_keys: vec![user_key.public_key()],
+        authorized_keys: vec![user_key.public_key().into()],
         ..Default::default()
     };
     let server = amiko::server::Server::bind("127.0.0.1:0", cfg, Arc::new(auth))

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use amiko_proto::cert::{CertType, UserCertRestrictions};
+use amiko_proto::authorized_keys::LoginRestrictions;
+use amiko_proto::cert::CertType;
 use amiko_proto::connection::{AuthMethod, ChannelId, ChannelRequest, Connection, Event};
 use amiko_proto::DisconnectReason;
 use tokio::net::TcpStream;
@@ -65,8 +66,9 @@ pub(super) async fn serve(
     let mut sessions: HashMap<ChannelId, Session> = HashMap::new();
     let mut banner_sent = false;
     let mut listeners = super::forward::Listeners::default();
-    // What the accepted user certificate imposes (None: not logged in with a certificate).
-    let mut cert_rules: Option<UserCertRestrictions> = None;
+    // What the login may do: the merged restrictions of the accepted public keys (authorized_keys options) and user
+    // certificates; unrestricted after a password, or before anything was accepted.
+    let mut restrictions = LoginRestrictions::unrestricted();
     loop {
         let next = shared.wait(|g| g.events.pop_front().map(Ok));
         let ev = if user.is_none() {
@@ -89,7 +91,17 @@ pub(super) async fn serve(
         if let Event::ForwardRequest { request, want_reply } = ev {
             // Binding a listener awaits: handled outside the lock (forward.rs).
             let info = session_info(&user, peer, &shared.lock().conn);
-            let r = super::forward::request(&owner, &handler, &info, &cfg, &mut listeners, request, want_reply).await;
+            let r = super::forward::request(
+                &owner,
+                &handler,
+                &info,
+                &cfg,
+                &restrictions,
+                &mut listeners,
+                request,
+                want_reply,
+            )
+            .await;
             if r.is_err() {
                 break;
             }
@@ -108,21 +120,53 @@ pub(super) async fn serve(
                 let decision = match &method {
                     AuthMethod::None => handler.auth_none(&u),
                     AuthMethod::Password(p) => handler.auth_password(&u, p),
-                    AuthMethod::PublicKeyQuery(k) | AuthMethod::PublicKey(k) if k.certificate().is_some() => {
-                        match user_certificate(&cfg, k, &u, peer) {
-                            Ok(rules) => {
-                                if matches!(method, AuthMethod::PublicKey(_)) {
-                                    cert_rules = Some(rules);
+                    AuthMethod::PublicKeyQuery(k) | AuthMethod::PublicKey(k) => {
+                        let (decision, rules) = match k.certificate() {
+                            Some(cert) if cfg.trusted_user_ca_keys.contains(&cert.signature_key) => {
+                                match user_certificate(k, &u, peer) {
+                                    Ok(rules) => (AuthDecision::Accept, rules),
+                                    Err(why) => {
+                                        tracing::info!(%peer, user = %u, "user certificate refused: {why}");
+                                        (AuthDecision::Reject, LoginRestrictions::restricted())
+                                    }
                                 }
-                                AuthDecision::Accept
                             }
-                            Err(why) => {
-                                tracing::info!(%peer, user = %u, "user certificate refused: {why}");
-                                AuthDecision::Reject
+                            cert => {
+                                let info = SessionInfo {
+                                    user: u.clone(),
+                                    ..session_info(&user, peer, c)
+                                };
+                                let (decision, rules) = handler.auth_publickey_restricted(&info, k);
+                                if let (Some(cert), AuthDecision::Reject) = (cert, decision) {
+                                    tracing::info!(
+                                        %peer,
+                                        user = %u,
+                                        "user certificate refused: signed by {} {}, not a CA trusted for it",
+                                        cert.signature_key.key_type(),
+                                        cert.signature_key.fingerprint()
+                                    );
+                                }
+                                (decision, rules)
                             }
+                        };
+                        // The real attempt's restrictions bind the login (the query's are only looked at).
+                        match (decision, &method) {
+                            (AuthDecision::Reject, _) | (_, AuthMethod::PublicKeyQuery(_)) => decision,
+                            _ => match restrictions.merge(&rules) {
+                                Ok(merged) => {
+                                    if !rules.is_unrestricted() {
+                                        tracing::info!(%peer, user = %u, "key accepted with restrictions: {rules:?}");
+                                    }
+                                    restrictions = merged;
+                                    decision
+                                }
+                                Err(e) => {
+                                    tracing::info!(%peer, user = %u, "public key refused: {e}");
+                                    AuthDecision::Reject
+                                }
+                            },
                         }
                     }
-                    AuthMethod::PublicKeyQuery(k) | AuthMethod::PublicKey(k) => handler.auth_publickey(&u, k),
                     AuthMethod::KeyboardInteractive(None) => {
                         let r = c.auth_info_request("", "", &[("Password: ", false)]);
                         drop(g);
@@ -173,7 +217,7 @@ pub(super) async fn serve(
                     id,
                     request,
                     cfg.sftp_root.as_ref(),
-                    cert_rules.as_ref(),
+                    &restrictions,
                     &origin,
                 );
                 let mut g = shared.lock();
@@ -191,8 +235,11 @@ pub(super) async fn serve(
             }
             Event::DirectTcpipRequest { id, host, port, .. } => {
                 let info = session_info(&user, peer, c);
-                let cert_allows = cert_rules.as_ref().is_none_or(|r| r.permit_port_forwarding);
-                if cert_allows && handler.direct_tcpip(&info, &host, port) {
+                let allowed = restrictions.allows_open(&host, port);
+                if !allowed {
+                    tracing::info!(%peer, "direct-tcpip to {host}:{port} refused by the login's restrictions");
+                }
+                if allowed && handler.direct_tcpip(&info, &host, port) {
                     tracing::info!(%peer, "direct-tcpip to {host}:{port}");
                     tokio::spawn(forward_tcp(owner.clone(), id, host, port));
                     Ok(())
@@ -202,7 +249,7 @@ pub(super) async fn serve(
             }
             Event::DirectStreamlocalRequest { id, path } => {
                 let info = session_info(&user, peer, c);
-                if handler.direct_streamlocal(&info, &path) {
+                if restrictions.allows_streamlocal() && handler.direct_streamlocal(&info, &path) {
                     tracing::info!(%peer, "direct-streamlocal to {path}");
                     tokio::spawn(super::forward::direct_streamlocal(owner.clone(), id, path));
                     Ok(())
@@ -253,21 +300,13 @@ pub(super) async fn serve(
     drop(owner);
 }
 
-/// Checks a user certificate against the trusted CAs, for `user` connecting from `peer`.
+/// Checks a user certificate its caller found signed by a trusted CA, for `user` connecting from `peer`.
 fn user_certificate(
-    cfg: &ServerConfig,
     key: &amiko_proto::keys::PublicKey,
     user: &str,
     peer: SocketAddr,
-) -> Result<UserCertRestrictions, String> {
+) -> Result<LoginRestrictions, String> {
     let cert = key.certificate().ok_or("not a certificate")?;
-    if !cfg.trusted_user_ca_keys.contains(&cert.signature_key) {
-        return Err(format!(
-            "signed by {} {}, not a trusted CA",
-            cert.signature_key.key_type(),
-            cert.signature_key.fingerprint()
-        ));
-    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -285,13 +324,14 @@ fn handle_request(
     id: ChannelId,
     request: ChannelRequest,
     sftp_root: Option<&std::path::PathBuf>,
-    cert_rules: Option<&UserCertRestrictions>,
+    restrictions: &LoginRestrictions,
     origin: &Origin<'_>,
 ) -> bool {
     let Some(s) = sessions.get_mut(&id) else { return false };
-    // A certificate's force-command runs instead of whatever the client asks (exec, shell or subsystem), through
-    // the built-in runner, with the request in SSH_ORIGINAL_COMMAND as sshd sets it.
-    if let Some(forced) = cert_rules.and_then(|r| r.force_command.clone()) {
+    // A forced command (a certificate's force-command, an authorized key's command=) runs instead of whatever the
+    // client asks (exec, shell or subsystem), through the built-in runner, with the request in
+    // SSH_ORIGINAL_COMMAND as sshd sets it.
+    if let Some(forced) = restrictions.force_command.clone() {
         let original = match &request {
             ChannelRequest::Exec(cmd) => Some(Some(cmd.clone())),
             ChannelRequest::Shell => Some(None),
@@ -307,7 +347,10 @@ fn handle_request(
         }
     }
     match request {
-        ChannelRequest::Pty(_) if cert_rules.is_some_and(|r| !r.permit_pty) => false,
+        ChannelRequest::Pty(_) if !restrictions.permit_pty => {
+            tracing::info!(peer = %info.peer, "pty refused by the login's restrictions");
+            false
+        }
         ChannelRequest::Pty(p) if !s.started() => {
             let ok = handler.pty_request(info, &p);
             if ok {
@@ -365,6 +408,10 @@ fn handle_request(
         ChannelRequest::AuthAgent if !s.started() => {
             if s.agent.is_some() {
                 return true;
+            }
+            if !restrictions.permit_agent_forwarding {
+                tracing::info!(peer = %info.peer, "agent forwarding refused by the login's restrictions");
+                return false;
             }
             if !handler.agent_forwarding(info) {
                 return false;

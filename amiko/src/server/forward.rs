@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use amiko_proto::authorized_keys::LoginRestrictions;
 use amiko_proto::connection::{ChannelId, ForwardRequest, ForwardTarget};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::task::JoinHandle;
@@ -52,21 +53,34 @@ fn bind_host(address: &str, gateway_ports: bool) -> String {
     }
 }
 
-/// Answers one forwarding request: decides through the handler, binds or stops the listener, and replies.
+/// Answers one forwarding request: decides through the login's restrictions and the handler, binds or stops the
+/// listener, and replies.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn request(
     owner: &Arc<Owner>,
     handler: &Arc<dyn Handler>,
     info: &SessionInfo,
     cfg: &ServerConfig,
+    restrictions: &LoginRestrictions,
     listeners: &mut Listeners,
     request: ForwardRequest,
     want_reply: bool,
 ) -> amiko_proto::Result<()> {
     let peer = info.peer;
     let full = listeners.0.len() >= cfg.max_forward_listeners;
+    let restricted = match &request {
+        ForwardRequest::Tcpip { address, port } => !restrictions.allows_listen(address, *port),
+        ForwardRequest::Streamlocal { .. } => !restrictions.allows_streamlocal(),
+        _ => false,
+    };
+    if restricted {
+        tracing::info!(%peer, "remote forward refused by the login's restrictions: {request:?}");
+    }
     // None: refused; Some(None): success; Some(Some(port)): success with the port bound for a port-0 request.
     let reply: Option<Option<u16>> = match request {
-        ForwardRequest::Tcpip { address, port } if !full && handler.tcpip_forward(info, &address, port) => {
+        ForwardRequest::Tcpip { address, port }
+            if !full && restrictions.allows_listen(&address, port) && handler.tcpip_forward(info, &address, port) =>
+        {
             let host = bind_host(&address, cfg.gateway_ports);
             match TcpListener::bind((host.as_str(), port)).await {
                 Ok(l) => {
@@ -83,7 +97,9 @@ pub(super) async fn request(
                 }
             }
         }
-        ForwardRequest::Streamlocal { path } if !full && handler.streamlocal_forward(info, &path) => {
+        ForwardRequest::Streamlocal { path }
+            if !full && restrictions.allows_streamlocal() && handler.streamlocal_forward(info, &path) =>
+        {
             // As sshd with StreamLocalBindUnlink no: an existing file is never replaced.
             match UnixListener::bind(&path) {
                 Ok(l) => {

@@ -1,7 +1,10 @@
 //! What a server application decides: who may log in, and what some channels do.
 
+use std::net::IpAddr;
 use std::path::Path;
 
+use amiko_proto::authorized_keys::{AuthorizedKey, ExpiryTime, LoginRestrictions};
+use amiko_proto::cert::CertType;
 use amiko_proto::keys::PublicKey;
 
 use crate::Channel;
@@ -57,9 +60,30 @@ pub trait Handler: Send + Sync + 'static {
         AuthDecision::Reject
     }
 
-    /// A public key (called for the query and, after the signature was verified, for the real attempt).
+    /// A public key (called for the query and, after the signature was verified, for the real attempt) by
+    /// [`Handler::auth_publickey_restricted`]'s default, which the server calls. Certificates never come here.
     fn auth_publickey(&self, _user: &str, _key: &PublicKey) -> AuthDecision {
         AuthDecision::Reject
+    }
+
+    /// A public key offered by `info.user` from `info.peer`: the decision and, when it lets the user in, what the
+    /// login may do from then on. The server calls this for the query and, after the signature was verified, for
+    /// the real attempt; the restrictions of an accepted (or partially successful) real attempt bind every session
+    /// of the connection: a forced command replaces whatever the client asks to run, with the request in
+    /// SSH_ORIGINAL_COMMAND; a refused pty, agent forwarding or port forwarding is refused whatever the other hooks
+    /// say; `permitopen` / `permitlisten` lists narrow direct-tcpip and remote forwards. Restrictions from several
+    /// methods, or from a certificate and its CA's line, are merged, the most restrictive winning.
+    ///
+    /// `key` may be a certificate that no CA of [`crate::server::ServerConfig::trusted_user_ca_keys`] signed: a
+    /// handler that trusts CAs of its own (authorized_keys `cert-authority`, as [`SimpleAuth`] does) checks it with
+    /// [`amiko_proto::cert::Certificate::check`]. The default refuses certificates and asks
+    /// [`Handler::auth_publickey`] about plain keys, unrestricted.
+    fn auth_publickey_restricted(&self, info: &SessionInfo, key: &PublicKey) -> (AuthDecision, LoginRestrictions) {
+        let decision = match key.certificate() {
+            Some(_) => AuthDecision::Reject,
+            None => self.auth_publickey(&info.user, key),
+        };
+        (decision, LoginRestrictions::unrestricted())
     }
 
     /// Keyboard-interactive: by default one "Password: " prompt checked with `auth_password`.
@@ -172,8 +196,14 @@ pub struct SimpleAuth {
     pub user: Option<String>,
     /// The accepted password.
     pub password: Option<String>,
-    /// The accepted keys.
-    pub authorized_keys: Vec<PublicKey>,
+    /// The accepted keys, each with its authorized_keys options, enforced as sshd enforces them: `from=` and
+    /// `expiry-time` decide whether the key is accepted at all; `command=`, `restrict`, `no-pty`,
+    /// `no-port-forwarding`, `no-agent-forwarding`, `permitopen`, `permitlisten` and the like bind the login's
+    /// sessions; a `cert-authority` line trusts its key to sign user certificates (naming the user, or one of its
+    /// `principals=`), instead of accepting the key itself. Lines are tried in order and the first that accepts the
+    /// key decides. A plain key with no options is `AuthorizedKey::from(key)` (or `key.into()`); a file is
+    /// [`read_authorized_keys`].
+    pub authorized_keys: Vec<AuthorizedKey>,
     /// Let logged-in users forward TCP: direct-tcpip channels (ssh -L, -J, -D through this server) and remote
     /// forwards (ssh -R).
     pub allow_tcp_forwarding: bool,
@@ -235,18 +265,148 @@ pub fn accept_env_matches<S: AsRef<str>>(patterns: &[S], name: &str) -> bool {
         .any(|p| amiko_proto::known_hosts::glob_match_case_sensitive(p.as_ref(), name))
 }
 
-/// Reads an authorized_keys file (options before the key type are skipped; unreadable lines ignored).
-pub fn read_authorized_keys(path: &Path) -> crate::Result<Vec<PublicKey>> {
-    let text = std::fs::read_to_string(path).map_err(|e| crate::Error::io(format!("reading {}", path.display()), e))?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-        .filter_map(|l| {
-            let words: Vec<&str> = l.split_whitespace().collect();
-            (0..words.len().saturating_sub(1))
-                .find_map(|i| PublicKey::from_openssh(&format!("{} {}", words[i], words[i + 1])).ok())
-        })
-        .collect())
+/// Reads an authorized_keys file in sshd's format (sshd(8), AUTHORIZED_KEYS FILE FORMAT): a key per line, with
+/// options in front of it (see [`parse_authorized_keys`]). A line that cannot be used exactly as written (an
+/// unknown or malformed option, a bad key, a line over 8 KiB) is skipped with a warning, never read as a key
+/// without its options.
+pub fn read_authorized_keys(path: &Path) -> crate::Result<Vec<AuthorizedKey>> {
+    let text = std::fs::read(path).map_err(|e| crate::Error::io(format!("reading {}", path.display()), e))?;
+    Ok(parse_authorized_keys(
+        &String::from_utf8_lossy(&text),
+        &path.display().to_string(),
+    ))
+}
+
+/// Parses the text of an authorized_keys file; `origin` names it in the log. Blank lines and `#` comments are
+/// ignored; a line that does not parse is skipped with a warning (sshd skips such lines too), so it authorizes
+/// nothing. `environment=` options are kept but never applied (sshd applies them only with PermitUserEnvironment,
+/// off by default; amiko has no such setting): a warning says so.
+pub fn parse_authorized_keys(text: &str, origin: &str) -> Vec<AuthorizedKey> {
+    let mut out = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        match amiko_proto::authorized_keys::parse_line(line) {
+            Ok(Some(entry)) => {
+                if !entry.options.environment.is_empty() {
+                    tracing::warn!(
+                        "{origin}:{}: environment= ignored (amiko never sets variables from authorized_keys, as sshd \
+                         without PermitUserEnvironment)",
+                        i + 1
+                    );
+                }
+                out.push(entry);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{origin}:{}: line skipped: {e}", i + 1),
+        }
+    }
+    out
+}
+
+/// The Unix time an `expiry-time` stands for: as written for a UTC one, in the server's time zone otherwise (as
+/// sshd reads it). None if the local time cannot be converted, which callers treat as expired.
+fn expiry_unix(t: &ExpiryTime) -> Option<i64> {
+    if t.utc {
+        return Some(t.unix_utc());
+    }
+    // SAFETY: `tm` is a plain C struct for which all-zero bytes are a valid value (a null tm_zone included), and
+    // mktime only reads and normalises the struct it is given.
+    let mut tm: nix::libc::tm = unsafe { std::mem::zeroed() };
+    tm.tm_year = t.year as i32 - 1900;
+    tm.tm_mon = t.month as i32 - 1;
+    tm.tm_mday = t.day as i32;
+    tm.tm_hour = t.hour as i32;
+    tm.tm_min = t.minute as i32;
+    tm.tm_sec = t.second as i32;
+    tm.tm_isdst = -1;
+    // SAFETY: `tm` is a valid, exclusively borrowed struct tm.
+    let secs = unsafe { nix::libc::mktime(&mut tm) };
+    (secs != -1).then_some(secs as i64)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl SimpleAuth {
+    /// Whether `key` (a plain key or a user certificate) lets `user` in from `peer` (None: unknown, which no
+    /// `from=` line or certificate `source-address` accepts), and with what restrictions. Lines are tried in
+    /// order; the first that accepts decides. Why lines that list the key refused it is logged.
+    pub fn authorize(&self, user: &str, key: &PublicKey, peer: Option<IpAddr>) -> Option<LoginRestrictions> {
+        if !self.user_ok(user) {
+            return None;
+        }
+        let now = unix_now();
+        let cert = key.certificate();
+        for entry in &self.authorized_keys {
+            let o = &entry.options;
+            let listed = match cert {
+                Some(c) => o.cert_authority && c.signature_key == entry.key,
+                // A CA's own key is not a login key (sshd: "key is a certificate authority").
+                None => !o.cert_authority && entry.key == *key,
+            };
+            if !listed {
+                continue;
+            }
+            let refused = |why: String| {
+                tracing::info!(user, key = %key.fingerprint(), "authorized key refused: {why}");
+            };
+            if let Some(list) = &o.from {
+                let ok = match peer {
+                    Some(ip) => amiko_proto::authorized_keys::from_matches(list, ip),
+                    None => Ok(false),
+                };
+                match ok {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        refused(format!(
+                            "client address {} not in from=\"{list}\"",
+                            peer.map_or("unknown".into(), |p| p.to_canonical().to_string())
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        refused(format!("from=: {e}"));
+                        continue;
+                    }
+                }
+            }
+            if let Some(t) = &o.expiry_time {
+                if expiry_unix(t).is_none_or(|expiry| now > expiry) {
+                    refused("expiry-time has passed".into());
+                    continue;
+                }
+            }
+            let Some(c) = cert else {
+                return Some(o.restrictions.clone());
+            };
+            // A certificate by this CA: with principals=, one of those must be in the certificate instead of the
+            // user name; then every check of a trusted certificate, and its restrictions merged with the line's.
+            let principal = match &o.principals {
+                Some(allowed) => match c.principals.iter().find(|p| allowed.contains(p)) {
+                    Some(p) => p.as_str(),
+                    None => {
+                        refused(format!(
+                            "certificate names none of principals=\"{}\"",
+                            allowed.join(",")
+                        ));
+                        continue;
+                    }
+                },
+                None => user,
+            };
+            let checked = c
+                .check(CertType::User, principal, now.max(0) as u64, peer)
+                .and_then(|cert_rules| o.restrictions.merge(&cert_rules));
+            match checked {
+                Ok(rules) => return Some(rules),
+                Err(e) => refused(format!("certificate: {e}")),
+            }
+        }
+        None
+    }
 }
 
 impl Handler for SimpleAuth {
@@ -287,11 +447,19 @@ impl Handler for SimpleAuth {
         }
     }
 
+    /// Without the client's address, a key whose line has `from=` is refused (the server calls
+    /// [`Handler::auth_publickey_restricted`], which has it).
     fn auth_publickey(&self, user: &str, key: &PublicKey) -> AuthDecision {
-        if self.user_ok(user) && self.authorized_keys.iter().any(|k| k == key) {
-            AuthDecision::Accept
-        } else {
-            AuthDecision::Reject
+        match self.authorize(user, key, None) {
+            Some(_) => AuthDecision::Accept,
+            None => AuthDecision::Reject,
+        }
+    }
+
+    fn auth_publickey_restricted(&self, info: &SessionInfo, key: &PublicKey) -> (AuthDecision, LoginRestrictions) {
+        match self.authorize(&info.user, key, Some(info.peer.ip())) {
+            Some(rules) => (AuthDecision::Accept, rules),
+            None => (AuthDecision::Reject, LoginRestrictions::restricted()),
         }
     }
 }

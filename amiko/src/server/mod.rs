@@ -20,7 +20,7 @@
 //! MAIL `/var/mail/USER`, the server's TZ if set, TERM from the pty request, SSH_CLIENT
 //! (`client_ip client_port server_port`), SSH_CONNECTION (`client_ip client_port server_ip server_port`), SSH_TTY
 //! (the pty's device, with a pty only), SSH_AUTH_SOCK (with agent forwarding only), SSH_ORIGINAL_COMMAND (with a
-//! certificate's force-command only) and [`ServerConfig::set_env`]. Variables from the client's `env` requests
+//! forced command only: a certificate's force-command or an authorized key's `command=`) and [`ServerConfig::set_env`]. Variables from the client's `env` requests
 //! come in only where [`Handler::env`] accepts them, and never replace any of those (a client's TERM or TZ stays
 //! where the server sets none, as in sshd; a client's SSH_* never does). The session starts in HOME.
 //!
@@ -49,9 +49,10 @@ use amiko_proto::keys::PrivateKey;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+pub use amiko_proto::authorized_keys::{AuthorizedKey, ForwardPermission, KeyOptions, LoginRestrictions};
 pub use handler::{
-    accept_env_matches, read_authorized_keys, AuthDecision, Handler, SessionInfo, SimpleAuth, DEFAULT_ACCEPT_ENV,
-    MAX_SESSION_ENV,
+    accept_env_matches, parse_authorized_keys, read_authorized_keys, AuthDecision, Handler, SessionInfo, SimpleAuth,
+    DEFAULT_ACCEPT_ENV, MAX_SESSION_ENV,
 };
 pub use sftp::{serve_sftp, MAX_HANDLES};
 
@@ -80,9 +81,11 @@ pub struct ServerConfig {
     pub gateway_ports: bool,
     /// CA keys trusted to sign user certificates (sshd's TrustedUserCAKeys). A user certificate signed by one of
     /// them, valid now, of type user, naming the user as a principal, and with only critical options amiko honours
-    /// (`force-command`, `source-address`) logs the user in without the handler being asked; certificates are
-    /// refused when this is empty. The session then keeps to the certificate: its forced command replaces what the
-    /// client asks to run, and a pty or TCP forwarding needs the `permit-pty` / `permit-port-forwarding` extension.
+    /// (`force-command`, `source-address`) logs the user in without the handler being asked; a certificate signed
+    /// by another CA goes to [`Handler::auth_publickey_restricted`], which refuses it unless the handler trusts
+    /// that CA itself (as [`SimpleAuth`] does for authorized_keys `cert-authority` lines). The session then keeps to
+    /// the certificate: its forced command replaces what the client asks to run, and a pty, port forwarding or
+    /// agent forwarding needs the `permit-pty` / `permit-port-forwarding` / `permit-agent-forwarding` extension.
     pub trusted_user_ca_keys: Vec<amiko_proto::keys::PublicKey>,
     /// The groups for diffie-hellman-group-exchange-*, in OpenSSH's moduli(5) format (sshd's ModuliFile),
     /// read by [`Server::bind`] unless `proto.gex_groups` is already filled. A missing file, or one without a

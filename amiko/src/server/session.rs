@@ -38,7 +38,8 @@ pub(super) struct Session {
     pub pty: Option<PtyRequest>,
     /// The client's `env` requests the handler accepted.
     pub env: Vec<(String, String)>,
-    /// What the client asked to run when a certificate's force-command replaced it (SSH_ORIGINAL_COMMAND).
+    /// What the client asked to run when a forced command (a certificate's force-command, an authorized key's
+    /// command=) replaced it (SSH_ORIGINAL_COMMAND).
     pub original_command: Option<String>,
     state: State,
     /// The forwarded agent's socket, while the session lasts.
