@@ -729,7 +729,7 @@ mod tests {
             config_file: Some("/dev/null".into()),
             ..Default::default()
         };
-        let c = resolve(&args, "h").unwrap().config.proto;
+        let c = resolve(&args, "h").unwrap().config.proto.clone();
         assert_eq!((c.rekey_bytes, c.rekey_time), (65536, Duration::from_secs(600)));
         let bad = SshArgs {
             options: vec!["RekeyLimit=huge".into()],
@@ -760,7 +760,7 @@ mod tests {
                 "compression {}",
                 if r.config.proto.compression() { "yes" } else { "no" }
             )));
-            r.config.proto.algorithms.compression
+            r.config.proto.algorithms.compression.clone()
         };
         assert_eq!(with(false, &[], "plain"), ["none"]);
         assert_eq!(with(false, &[], "packed"), ["zlib@openssh.com", "zlib", "none"]);

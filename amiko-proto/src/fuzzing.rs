@@ -247,7 +247,7 @@ impl Pair {
                     ..
                 } => c.auth_pk_ok(),
                 Event::AuthRequest {
-                    method: AuthMethod::Password(p),
+                    method: AuthMethod::Password(ref p),
                     ..
                 } if p == "pw" => c.auth_accept(),
                 Event::AuthRequest {

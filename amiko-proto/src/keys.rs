@@ -12,6 +12,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPairComponents, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use ssh_key::public::KeyData;
+use zeroize::Zeroizing;
 
 use crate::cert::Certificate;
 use crate::error::{Error, Result};
@@ -469,7 +470,7 @@ impl PrivateKey {
 
     /// The key as an unencrypted OpenSSH private key file with an empty comment (PROTOCOL.key in OpenSSH).
     pub fn to_openssh_text(&self) -> Result<String> {
-        let mut private = Vec::with_capacity(2048);
+        let mut private = Zeroizing::new(Vec::with_capacity(2048));
         let mut w = Writer::new(&mut private);
         let mut check = [0u8; 4];
         aws_lc_rs::rand::fill(&mut check).map_err(key_err)?;
@@ -500,7 +501,7 @@ impl PrivateKey {
         for pad in 1..=(8 - private.len() % 8) % 8 {
             private.push(pad as u8); // to the block size of cipher "none"
         }
-        let mut file = Vec::with_capacity(private.len() + 512);
+        let mut file = Zeroizing::new(Vec::with_capacity(private.len() + 512));
         file.extend_from_slice(OPENSSH_MAGIC);
         Writer::new(&mut file)
             .string("none") // cipher
@@ -508,11 +509,8 @@ impl PrivateKey {
             .string("") // KDF options
             .u32(1) // number of keys
             .string(self.public.blob())
-            .string(&private);
-        private.fill(0);
-        let text = pem_encode("OPENSSH PRIVATE KEY", &file);
-        file.fill(0);
-        Ok(text)
+            .string(&*private);
+        Ok(pem_encode("OPENSSH PRIVATE KEY", &file))
     }
 }
 
@@ -561,7 +559,7 @@ impl<'a> OpensshFile<'a> {
     /// Decrypts (bcrypt-pbkdf and the named cipher, through ssh-key) and loads the key.
     fn decode(&self, passphrase: Option<&str>) -> Result<Signer> {
         let encrypted = self.cipher != "none";
-        let mut plain = self.private.to_vec();
+        let mut plain = Zeroizing::new(self.private.to_vec());
         if encrypted {
             let pass = passphrase.ok_or_else(|| Error::Key("the key is encrypted: a passphrase is needed".into()))?;
             let cipher = ssh_key::Cipher::new(self.cipher)
@@ -590,9 +588,7 @@ impl<'a> OpensshFile<'a> {
         } else if !self.tag.is_empty() {
             return Err(Error::Key("trailing data in the key file".into()));
         }
-        let signer = openssh_private_section(&plain, encrypted);
-        plain.fill(0);
-        let signer = signer?;
+        let signer = openssh_private_section(&plain, encrypted)?;
         if public_of(&signer)?.blob() != self.public {
             return Err(Error::Key(
                 "the key file's public key does not match its private key".into(),
@@ -632,10 +628,9 @@ fn openssh_private_section(plain: &[u8], encrypted: bool) -> Result<Signer> {
             if curve != &name.as_bytes()[11..] || d.len() > size {
                 return Err(Error::Key(format!("bad {name} private key")));
             }
-            let mut scalar = vec![0u8; size];
+            let mut scalar = Zeroizing::new(vec![0u8; size]);
             scalar[size - d.len()..].copy_from_slice(d);
             let key = EcdsaKeyPair::from_private_key_and_public_key(alg, &scalar, point);
-            scalar.fill(0);
             Signer::Ecdsa(key.map_err(key_err)?, name, size)
         }
     })
@@ -716,8 +711,10 @@ fn rsa_private_components(pkcs8: &[u8]) -> Result<[&[u8]; 6]> {
 /// A PEM block with base64 lines of 70 characters, as OpenSSH writes them.
 fn pem_encode(label: &str, der: &[u8]) -> String {
     use base64ct::Encoding;
-    let b64 = base64ct::Base64::encode_string(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
+    // A private key's base64 is as secret as its DER: wiped, and `out` sized up front so it never reallocates.
+    let b64 = Zeroizing::new(base64ct::Base64::encode_string(der));
+    let mut out = String::with_capacity(b64.len() + b64.len() / 70 + 2 * label.len() + 40);
+    out.push_str(&format!("-----BEGIN {label}-----\n"));
     for line in b64.as_bytes().chunks(70) {
         out.push_str(std::str::from_utf8(line).unwrap_or_default());
         out.push('\n');
@@ -726,15 +723,15 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// Decodes a PEM block: (label, DER).
-fn pem_decode(text: &str) -> Result<(String, Vec<u8>)> {
+/// Decodes a PEM block: (label, DER). The DER of a private key is secret: it is wiped when dropped.
+fn pem_decode(text: &str) -> Result<(String, Zeroizing<Vec<u8>>)> {
     let begin = text
         .lines()
         .find_map(|l| l.strip_prefix("-----BEGIN ")?.strip_suffix("-----"));
     let label = begin
         .ok_or_else(|| Error::Key("not a PEM or OpenSSH key file".into()))?
         .to_string();
-    let b64: String = text
+    let b64: Zeroizing<String> = text
         .lines()
         .skip_while(|l| !l.starts_with("-----BEGIN"))
         .skip(1)
@@ -742,10 +739,11 @@ fn pem_decode(text: &str) -> Result<(String, Vec<u8>)> {
         .map(str::trim)
         .filter(|l| !l.contains(':'))
         .collect::<Vec<_>>()
-        .concat();
+        .concat()
+        .into();
     use base64ct::Encoding;
     let der = base64ct::Base64::decode_vec(b64.trim()).map_err(|_| Error::Key("bad base64 in PEM key".into()))?;
-    Ok((label, der))
+    Ok((label, Zeroizing::new(der)))
 }
 
 #[cfg(test)]

@@ -662,3 +662,82 @@ fn bad_forwarding_fields_are_refused_before_the_application() {
         .iter()
         .any(|e| matches!(e, Event::ChannelOpenFailed { id, reason: 2, .. } if *id == cid)));
 }
+
+/// Moves what `from` has to send into `to` through `handle_input_in_place`, and returns the buffer it was decrypted
+/// in, as a driver's read buffer would be left.
+fn deliver_in_place(from: &mut Connection, to: &mut Connection) -> Vec<u8> {
+    let mut wire = from.poll_transmit().to_vec();
+    from.advance_transmit(wire.len());
+    to.handle_input_in_place(&mut wire).unwrap();
+    wire
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A password or keyboard-interactive answer the server decrypts in place is wiped from that buffer once it is
+/// handed over in `Event::AuthRequest` (docs/SECURITY.md, "Secrets in memory"); without the wipe the plaintext
+/// request would stay in the driver's read buffer.
+#[test]
+fn credentials_are_wiped_from_the_buffer_they_were_decrypted_in() {
+    const SECRET: &str = "correct horse battery staple";
+    for kbd in [false, true] {
+        let mut p = Pair::default_pair();
+        p.run();
+        assert!(p.client_events.contains(&Event::AuthReady));
+        let (client, server) = (&mut p.client, &mut p.server);
+        if kbd {
+            client.auth_keyboard_interactive("u").unwrap();
+            deliver_in_place(client, server);
+            assert!(matches!(
+                server.poll_event(),
+                Some(Event::AuthRequest {
+                    method: AuthMethod::KeyboardInteractive(None),
+                    ..
+                })
+            ));
+            server.auth_info_request("", "", &[("Password: ", false)]).unwrap();
+            deliver_in_place(server, client);
+            assert!(matches!(client.poll_event(), Some(Event::AuthInfoRequest { .. })));
+            client.auth_info_response(&[SECRET.to_string()]).unwrap();
+        } else {
+            client.auth_password("u", SECRET).unwrap();
+        }
+        let wire = deliver_in_place(client, server);
+        let got = match server.poll_event() {
+            Some(Event::AuthRequest {
+                method: AuthMethod::Password(ref p),
+                ..
+            }) => vec![p.clone()],
+            Some(Event::AuthRequest {
+                method: AuthMethod::KeyboardInteractive(Some(ref answers)),
+                ..
+            }) => answers.clone(),
+            e => panic!("{e:?}"),
+        };
+        assert_eq!(got, [SECRET], "kbd {kbd}");
+        assert!(
+            !contains(&wire, SECRET.as_bytes()),
+            "kbd {kbd}: the credential is still in the buffer"
+        );
+    }
+}
+
+/// The credentials of `Event::AuthRequest` are wiped when the event is dropped (a compile-time check) and by
+/// `zeroize`.
+#[test]
+fn auth_method_wipes_its_credentials() {
+    use zeroize::Zeroize;
+    fn assert_zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    assert_zeroize_on_drop::<AuthMethod>();
+    let mut m = AuthMethod::Password("pw".into());
+    m.zeroize();
+    assert_eq!(m, AuthMethod::Password(String::new()));
+    let mut m = AuthMethod::KeyboardInteractive(Some(vec!["a".into(), "b".into()]));
+    m.zeroize();
+    assert_eq!(m, AuthMethod::KeyboardInteractive(None));
+    let mut m = AuthMethod::None;
+    m.zeroize();
+    assert_eq!(m, AuthMethod::None);
+}

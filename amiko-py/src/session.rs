@@ -8,6 +8,7 @@ use amiko::proto::config::{AlgorithmKind, Config, Role};
 use amiko::{AuthOutcome, Client, KbdInteractive, Unauthenticated};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use zeroize::Zeroizing;
 
 use crate::channel::Channel;
 use crate::errors::{to_py, wait};
@@ -205,6 +206,8 @@ impl Session {
     /// Method "password".
     #[pyo3(signature = (user, password, timeout=None))]
     fn auth_password(&self, py: Python<'_>, user: String, password: String, timeout: Option<f64>) -> PyResult<Attempt> {
+        // Our copy is wiped; the Python str it came from cannot be.
+        let password = Zeroizing::new(password);
         self.auth(py, timeout, move |u| {
             Box::pin(async move { u.auth_password(&user, &password).await })
         })
@@ -287,6 +290,7 @@ impl Session {
         password: String,
         timeout: Option<f64>,
     ) -> PyResult<Attempt> {
+        let password = Zeroizing::new(password);
         self.auth(py, timeout, move |u| {
             Box::pin(async move { u.auth_keyboard_interactive_password(&user, &password).await })
         })

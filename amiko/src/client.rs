@@ -8,6 +8,7 @@ use amiko_proto::config::{Config, Role};
 use amiko_proto::keys::{PrivateKey, PublicKey};
 use amiko_proto::transport::negotiate::Negotiated;
 use tokio::net::TcpStream;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::channel::Channel;
 use crate::driver::{Owner, Shared};
@@ -19,6 +20,9 @@ use crate::host_keys::{HostKeyCheck, HostKeyPolicy};
 pub type KbdInteractive = Arc<dyn Fn(&str, &str, &[(String, bool)]) -> Vec<String> + Send + Sync>;
 
 /// How to connect and authenticate.
+///
+/// `password` is wiped when the value is dropped (every clone wipes its own). Because of that `Drop`, a field cannot
+/// be moved out of a `ClientConfig`: clone it (`cfg.proto.clone()`).
 ///
 /// ```
 /// use amiko::{ClientConfig, HostKeyPolicy};
@@ -81,6 +85,12 @@ impl ClientConfig {
     }
 }
 
+impl Drop for ClientConfig {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
+}
+
 /// [`ClientConfig::login_timeout`]'s default, as sshd's LoginGraceTime.
 pub const DEFAULT_LOGIN_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -93,7 +103,9 @@ pub fn home_dir() -> Option<PathBuf> {
 /// (`FILE-cert.pub`, as ssh loads one) is attached: authentication then offers the certificate first and the
 /// plain key after it.
 pub fn load_key_file(path: &Path, passphrase: Option<&str>) -> Result<PrivateKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    // The key file may be unencrypted: its text is wiped once parsed.
+    let text =
+        Zeroizing::new(std::fs::read_to_string(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?);
     let key = PrivateKey::from_text(&text, passphrase).map_err(|e| {
         Error::Config(format!(
             "{}: {}",

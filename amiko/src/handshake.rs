@@ -30,9 +30,10 @@ pub enum AuthOutcome {
 ///
 /// ```no_run
 /// # async fn f() -> amiko::Result<()> {
+/// use amiko::proto::config::{Config, Role};
 /// use amiko::{AuthOutcome, Unauthenticated};
 /// let tcp = tokio::net::TcpStream::connect("example.com:22").await.unwrap();
-/// let mut u = Unauthenticated::start(tcp, amiko::ClientConfig::new("me").proto).await?;
+/// let mut u = Unauthenticated::start(tcp, Config::new(Role::Client)).await?;
 /// println!("host key {}", u.host_key().fingerprint());
 /// u.accept_host_key()?;
 /// if u.auth_password("me", "secret").await? == AuthOutcome::Success {
@@ -224,13 +225,14 @@ impl Unauthenticated {
                     instruction,
                     prompts,
                 } => {
-                    let answers = match answer {
+                    // Wiped once encoded (the engine wipes its encoding in turn).
+                    let answers = zeroize::Zeroizing::new(match answer {
                         Some(f) => f(&name, &instruction, &prompts),
                         None => prompts
                             .iter()
                             .map(|_| password.unwrap_or_default().to_string())
                             .collect(),
-                    };
+                    });
                     self.shared()
                         .lock()
                         .conn

@@ -451,7 +451,7 @@ async fn step_by_step_authentication_reports_each_answer() {
         return; // not root: no test account with a password
     };
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", sshd.port)).await.unwrap();
-    let mut u = Unauthenticated::start(tcp, config(&sshd).proto).await.unwrap();
+    let mut u = Unauthenticated::start(tcp, config(&sshd).proto.clone()).await.unwrap();
     assert!(!u.host_key().fingerprint().is_empty());
     u.accept_host_key().unwrap();
     match u.auth_none(&sshd.user).await.unwrap() {

@@ -1,5 +1,7 @@
 //! Client side of user authentication.
 
+use zeroize::Zeroizing;
+
 use crate::config::Role;
 use crate::connection::{Connection, Event};
 use crate::error::{Error, Result};
@@ -69,10 +71,12 @@ impl Connection {
         self.send(&p)
     }
 
-    /// Tries a password (RFC 4252 §8).
+    /// Tries a password (RFC 4252 §8). The encoded request is wiped once sealed (or held back during a key
+    /// exchange); `password` itself is the caller's to wipe.
     pub fn auth_password(&mut self, user: &str, password: &str) -> Result<()> {
         self.auth_begin("password")?;
-        let mut p = Self::auth_request_header(user, "password");
+        let mut p = Zeroizing::new(Self::auth_request_header(user, "password"));
+        p.reserve(5 + password.len()); // before the password goes in: growing later would leave a copy behind
         Writer::new(&mut p).bool(false).string(password);
         self.send(&p)
     }
@@ -165,12 +169,14 @@ impl Connection {
         self.send(&p)
     }
 
-    /// Answers the prompts of `Event::AuthInfoRequest`, in order.
+    /// Answers the prompts of `Event::AuthInfoRequest`, in order. The encoded response is wiped as for
+    /// [`Connection::auth_password`].
     pub fn auth_info_response(&mut self, responses: &[String]) -> Result<()> {
         if self.client_auth.in_flight != Some("keyboard-interactive") {
             return Err(Error::Usage("no keyboard-interactive prompt to answer".into()));
         }
-        let mut p = Vec::new();
+        let len = responses.iter().map(|r| r.len() + 4).sum::<usize>() + 5;
+        let mut p = Zeroizing::new(Vec::with_capacity(len));
         let mut w = Writer::new(&mut p);
         w.u8(msg::USERAUTH_INFO_RESPONSE).u32(responses.len() as u32);
         for r in responses {

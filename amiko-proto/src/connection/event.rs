@@ -1,5 +1,7 @@
 //! What the engine tells its driver.
 
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 use crate::error::{DisconnectReason, Error};
 use crate::keys::PublicKey;
 
@@ -100,6 +102,28 @@ pub enum AuthMethod {
     /// keyboard-interactive: `None` when it starts (answer with `auth_info_request`), then the responses.
     KeyboardInteractive(Option<Vec<String>>),
 }
+
+/// Wipes the password (left empty) or the keyboard-interactive responses (left `None`); the other methods carry no
+/// secret.
+impl Zeroize for AuthMethod {
+    fn zeroize(&mut self) {
+        match self {
+            AuthMethod::Password(p) => p.zeroize(),
+            AuthMethod::KeyboardInteractive(answers) => answers.zeroize(),
+            AuthMethod::None | AuthMethod::PublicKeyQuery(_) | AuthMethod::PublicKey(_) => {}
+        }
+    }
+}
+
+/// The credentials are wiped when the value is dropped, clones included. So they cannot be moved out of it: match on
+/// a reference (or with `ref`) to read them.
+impl Drop for AuthMethod {
+    fn drop(&mut self) {
+        self.zeroize();
+    }
+}
+
+impl ZeroizeOnDrop for AuthMethod {}
 
 /// Something that happened on the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,6 +19,8 @@ mod forward;
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use zeroize::{Zeroize, Zeroizing};
+
 pub use agent::{AGENT_CHANNEL, AGENT_REQUEST};
 use channel::ChannelTable;
 pub use channel::{Channel, ChannelState};
@@ -55,7 +57,8 @@ pub struct Connection {
     pub(crate) opener: Opener,
     pub(crate) hs: Handshake,
     pub(crate) host_keys: Vec<PrivateKey>,
-    held: VecDeque<Vec<u8>>,
+    /// Wiped when sent or dropped: a USERAUTH_REQUEST with a password may be held here.
+    held: VecDeque<Zeroizing<Vec<u8>>>,
     /// Payload bytes in `held`, counted in [`Connection::pending_transmit`] so that drivers stop writing while a
     /// peer stalls a key exchange.
     held_bytes: usize,
@@ -72,6 +75,19 @@ pub struct Connection {
     last_input: Option<Instant>,
     pub(crate) keepalives_unanswered: u32,
     pub(crate) now: Option<Instant>,
+}
+
+/// Wipes a handled USERAUTH_REQUEST or USERAUTH_INFO_RESPONSE where it was decrypted (the input buffer, or the
+/// inflated copy): it may carry a password or keyboard-interactive answers. Says whether it did.
+fn wipe_if_credentials(payload: &mut [u8]) -> bool {
+    let credentials = matches!(
+        payload.first(),
+        Some(&(msg::USERAUTH_REQUEST | msg::USERAUTH_INFO_RESPONSE))
+    );
+    if credentials {
+        payload.zeroize();
+    }
+    credentials
 }
 
 /// Our identification line without its CR LF, `SSH-2.0-` and `software_version` made to fit RFC 4253 §4.2: the
@@ -304,8 +320,18 @@ impl Connection {
             self.in_start += opened.consumed;
             let mut inflated = std::mem::take(&mut self.inflated);
             let r = match self.opener.decompress(&buf[start..end], &mut inflated) {
-                Ok(true) => self.dispatch(&inflated),
-                Ok(false) => self.dispatch(&buf[start..end]),
+                Ok(true) => {
+                    let r = self.dispatch(&inflated);
+                    if wipe_if_credentials(&mut inflated) {
+                        buf[start..end].zeroize(); // the same, compressed
+                    }
+                    r
+                }
+                Ok(false) => {
+                    let r = self.dispatch(&buf[start..end]);
+                    wipe_if_credentials(&mut buf[start..end]);
+                    r
+                }
                 Err(e) => Err(e),
             };
             self.inflated = inflated;
@@ -406,7 +432,7 @@ impl Connection {
                 return Err(Error::protocol("too many messages held back during key exchange"));
             }
             self.held_bytes += payload.len();
-            self.held.push_back(payload.to_vec());
+            self.held.push_back(Zeroizing::new(payload.to_vec()));
             return Ok(());
         }
         self.seal_app(payload)?;

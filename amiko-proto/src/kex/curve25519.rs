@@ -2,6 +2,7 @@
 
 use aws_lc_rs::agreement::{agree_ephemeral, EphemeralPrivateKey, UnparsedPublicKey, X25519};
 use aws_lc_rs::rand::SystemRandom;
+use zeroize::Zeroizing;
 
 use super::{encode_string, kex_err, SharedSecret};
 use crate::error::{Error, Result};
@@ -37,7 +38,7 @@ pub(super) fn keypair() -> Result<(EphemeralPrivateKey, Vec<u8>)> {
 }
 
 /// The raw X25519 shared secret, refusing bad lengths and the all-zero result (RFC 8731 §3, RFC 7748 §6.1).
-pub(super) fn raw_agree(private: EphemeralPrivateKey, peer: &[u8]) -> Result<Vec<u8>> {
+pub(super) fn raw_agree(private: EphemeralPrivateKey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
     if peer.len() != 32 {
         return Err(Error::Kex(format!("X25519 public key of {} bytes", peer.len())));
     }
@@ -45,7 +46,7 @@ pub(super) fn raw_agree(private: EphemeralPrivateKey, peer: &[u8]) -> Result<Vec
         private,
         UnparsedPublicKey::new(&X25519, peer),
         Error::Kex("X25519".into()),
-        |s| Ok(s.to_vec()),
+        |s| Ok(Zeroizing::new(s.to_vec())),
     )?;
     if secret.iter().all(|&b| b == 0) {
         return Err(Error::Kex("X25519 shared secret is zero".into()));
@@ -54,7 +55,8 @@ pub(super) fn raw_agree(private: EphemeralPrivateKey, peer: &[u8]) -> Result<Vec
 }
 
 fn agree(private: EphemeralPrivateKey, peer: &[u8]) -> Result<SharedSecret> {
-    Ok(SharedSecret::mpint(raw_agree(private, peer)?))
+    let mut secret = raw_agree(private, peer)?;
+    Ok(SharedSecret::mpint(std::mem::take(&mut *secret)))
 }
 
 pub(super) fn server(client_public: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {

@@ -6,6 +6,7 @@
 //! num-bigint's modpow is not constant time; this method is last in our preferences and kept for old peers.
 
 use num_bigint::BigUint;
+use zeroize::Zeroizing;
 
 use super::SharedSecret;
 use crate::error::{Error, Result};
@@ -140,6 +141,9 @@ pub(crate) fn p_plus(kex: &str, delta: i32) -> Vec<u8> {
 }
 
 /// The client's private exponent.
+///
+/// num-bigint cannot wipe a `BigUint`: the exponent, K as a number and the intermediates of `modpow` are freed
+/// without being cleared (docs/SECURITY.md, "Secrets in memory"). The random bytes it is made from are wiped.
 pub struct Client {
     x: BigUint,
     p: BigUint,
@@ -149,10 +153,9 @@ pub struct Client {
 fn keypair(group: &DhGroup) -> Result<(BigUint, Vec<u8>)> {
     // 512 random bits: twice the 256-bit security of SHA-256, as RFC 8268 §4 suggests. A failing random source is
     // an error here, never a predictable exponent.
-    let mut bytes = [0u8; 64];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| Error::Kex("no randomness for the DH exponent".into()))?;
-    let x = BigUint::from_bytes_be(&bytes) | BigUint::from(2u32);
-    bytes.fill(0);
+    let mut bytes = Zeroizing::new([0u8; 64]);
+    aws_lc_rs::rand::fill(&mut *bytes).map_err(|_| Error::Kex("no randomness for the DH exponent".into()))?;
+    let x = BigUint::from_bytes_be(&*bytes) | BigUint::from(2u32);
     let e = group.g.modpow(&x, &group.p);
     let mut encoded = Vec::new();
     Writer::new(&mut encoded).mpint_unsigned(&e.to_bytes_be());

@@ -37,13 +37,12 @@ fn agree(alg: &'static Algorithm, private: EphemeralPrivateKey, peer: &[u8]) -> 
     if peer.first() != Some(&4) {
         return Err(Error::Kex("ECDH public key is not an uncompressed point".into()));
     }
-    let secret = agree_ephemeral(
+    agree_ephemeral(
         private,
         UnparsedPublicKey::new(alg, peer),
         Error::Kex("invalid ECDH point".into()),
-        |s| Ok(s.to_vec()),
-    )?;
-    Ok(SharedSecret::mpint(secret))
+        |s| Ok(SharedSecret::mpint(s.to_vec())),
+    )
 }
 
 impl Client {

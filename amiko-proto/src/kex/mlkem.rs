@@ -3,6 +3,7 @@
 //! ciphertext followed by its X25519 key; K = SHA-256(ML-KEM secret || X25519 secret), encoded as a string.
 
 use aws_lc_rs::kem::{DecapsulationKey, EncapsulationKey, ML_KEM_768};
+use zeroize::Zeroizing;
 
 use super::{curve25519, encode_string, kex_err, SharedSecret};
 use crate::error::{Error, Result};
@@ -18,13 +19,12 @@ pub struct Client {
 }
 
 fn combine(mlkem: &[u8], x25519: &[u8]) -> SharedSecret {
-    let mut both = Vec::with_capacity(64);
+    let mut both = Zeroizing::new(Vec::with_capacity(mlkem.len() + x25519.len()));
     both.extend_from_slice(mlkem);
     both.extend_from_slice(x25519);
     let k = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &both)
         .as_ref()
         .to_vec();
-    both.iter_mut().for_each(|b| *b = 0);
     SharedSecret::string(k)
 }
 

@@ -18,6 +18,7 @@ pub use gex::{
 pub(crate) use dh::p_plus as dh_p_plus;
 
 use aws_lc_rs::digest;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
 use crate::wire::Writer;
@@ -93,7 +94,8 @@ const FIXED_DH: &[&str] = &[
 const SNTRUP: &[&str] = &["sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"];
 
 /// The shared secret K, with its encoding: mpint for DH and ECDH (RFC 4253 §8, RFC 5656 §4, RFC 8731 §3), string
-/// for the hybrid ML-KEM and sntrup761 methods (their K is already a hash).
+/// for the hybrid ML-KEM and sntrup761 methods (their K is already a hash). Wiped when dropped.
+#[derive(Zeroize, ZeroizeOnDrop)]
 pub struct SharedSecret {
     bytes: Vec<u8>,
     as_string: bool,
@@ -120,11 +122,13 @@ impl SharedSecret {
             w.mpint_unsigned(&self.bytes);
         }
     }
-}
 
-impl Drop for SharedSecret {
-    fn drop(&mut self) {
-        self.bytes.iter_mut().for_each(|b| *b = 0);
+    /// K encoded as by [`Self::encode`], in a buffer of its own that is wiped when dropped (sized up front, so no
+    /// reallocation leaves a copy behind).
+    pub fn encoded(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(self.bytes.len() + 5));
+        self.encode(&mut out);
+        out
     }
 }
 
@@ -203,13 +207,18 @@ pub fn server_respond_with_group(group: &DhGroup, client_public: &[u8]) -> Resul
 }
 
 /// RFC 4253 §7.2: HASH(K || H || letter || session_id), extended with HASH(K || H || so far) to `len` bytes.
+///
+/// The result is key material: the caller wipes it (the handshake moves it into a
+/// [`DirectionKeys`](crate::transport::cipher::DirectionKeys), which does so when dropped). Its buffer is allocated
+/// once at its final capacity, so no reallocation leaves part of the key behind.
 pub fn derive_key(hash: HashAlg, k_encoded: &[u8], h: &[u8], letter: u8, session_id: &[u8], len: usize) -> Vec<u8> {
     let mut ctx = digest::Context::new(hash.algorithm());
     ctx.update(k_encoded);
     ctx.update(h);
     ctx.update(&[letter]);
     ctx.update(session_id);
-    let mut out = ctx.finish().as_ref().to_vec();
+    let mut out = Vec::with_capacity(len + hash.algorithm().output_len());
+    out.extend_from_slice(ctx.finish().as_ref());
     while out.len() < len {
         let mut ctx = digest::Context::new(hash.algorithm());
         ctx.update(k_encoded);
@@ -217,6 +226,7 @@ pub fn derive_key(hash: HashAlg, k_encoded: &[u8], h: &[u8], letter: u8, session
         ctx.update(&out);
         out.extend_from_slice(ctx.finish().as_ref());
     }
+    // The bytes past `len` stay in the spare capacity, which `Vec::zeroize` wipes too.
     out.truncate(len);
     out
 }
@@ -498,6 +508,40 @@ mod tests {
         let mut enc = Vec::new();
         sntrup::combine_for_test(ss.as_ref(), &x).encode(&mut enc);
         assert_eq!(&enc[4..], want.as_slice());
+    }
+
+    fn assert_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// K is wiped when dropped: the type says so (a compile-time check), and wiping it in place leaves nothing.
+    #[test]
+    fn shared_secret_is_wiped() {
+        assert_zeroize_on_drop::<SharedSecret>();
+        for mut k in [SharedSecret::string(vec![7; 32]), SharedSecret::mpint(vec![0x80; 32])] {
+            assert!(k.encoded().len() > 32);
+            k.zeroize();
+            assert!(k.bytes.is_empty());
+            // An empty mpint: nothing of K is left to encode.
+            assert_eq!(*k.encoded(), [0, 0, 0, 0]);
+        }
+        let k = SharedSecret::string(vec![7; 64]);
+        let enc = k.encoded();
+        assert_eq!((enc.len(), enc.capacity()), (68, 69), "sized up front");
+    }
+
+    /// Derived keys are allocated at their final capacity, so extending them never leaves a copy of the first
+    /// block behind (the chacha20-poly1305 key is two SHA-256 blocks).
+    #[test]
+    fn derived_keys_never_reallocate() {
+        for (hash, len) in [
+            (HashAlg::Sha256, 64),
+            (HashAlg::Sha256, 16),
+            (HashAlg::Sha512, 64),
+            (HashAlg::Sha1, 64),
+        ] {
+            let out = derive_key(hash, &[0, 0, 0, 1, 5], b"H", b'C', b"sid", len);
+            assert_eq!(out.len(), len);
+            assert_eq!(out.capacity(), len + hash.algorithm().output_len(), "{hash:?} {len}");
+        }
     }
 
     #[test]

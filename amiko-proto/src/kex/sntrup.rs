@@ -9,6 +9,7 @@
 //! expanded by the crate's ChaCha20 generator, so no second source of randomness is involved.
 
 use sntrup761::{Ciphertext, DecapsulationKey, EncapsulationKey, CIPHERTEXT_SIZE, PUBLIC_KEY_SIZE};
+use zeroize::Zeroizing;
 
 use super::{curve25519, encode_string, SharedSecret};
 use crate::error::{Error, Result};
@@ -25,9 +26,10 @@ pub struct Client {
     pub(super) encoded: Vec<u8>,
 }
 
-fn seed() -> Result<[u8; 32]> {
-    let mut s = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut s).map_err(|_| Error::Kex("no randomness for sntrup761".into()))?;
+/// A fresh seed, wiped when dropped (the crate takes it by value: that copy is the crate's).
+fn seed() -> Result<Zeroizing<[u8; 32]>> {
+    let mut s = Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(&mut *s).map_err(|_| Error::Kex("no randomness for sntrup761".into()))?;
     Ok(s)
 }
 
@@ -45,9 +47,7 @@ pub(super) fn combine_for_test(kem: &[u8], x25519: &[u8]) -> SharedSecret {
 
 impl Client {
     pub(super) fn new() -> Result<Self> {
-        let mut s = seed()?;
-        let (ek, dk) = sntrup761::generate_key_from_seed(s);
-        s.fill(0);
+        let (ek, dk) = sntrup761::generate_key_from_seed(*seed()?);
         let (x, xpub) = curve25519::keypair()?;
         let mut init = Vec::with_capacity(INIT_LEN);
         init.extend_from_slice(ek.as_ref());
@@ -85,9 +85,7 @@ pub(super) fn server(init: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {
     }
     let (ek, xpub) = init.split_at(PUBLIC_KEY_SIZE);
     let ek = EncapsulationKey::try_from(ek).map_err(|_| Error::Kex("invalid sntrup761 public key".into()))?;
-    let mut s = seed()?;
-    let (ct, ss) = ek.encapsulate_deterministic(s);
-    s.fill(0);
+    let (ct, ss) = ek.encapsulate_deterministic(*seed()?);
     let (x, my_xpub) = curve25519::keypair()?;
     let xs = curve25519::raw_agree(x, xpub)?;
     let mut reply = Vec::with_capacity(REPLY_LEN);

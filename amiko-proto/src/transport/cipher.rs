@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
 /// The ciphers we support, in our order of preference.
 ///
 /// AEAD modes first: they need no separate MAC and authenticate the packet length (chacha) or send it in the
@@ -89,12 +91,15 @@ pub(crate) fn mac_key_len(mac: &str) -> Option<usize> {
     })
 }
 
-/// The negotiated algorithms and derived key material of one direction (client to server or back).
-#[derive(Clone, PartialEq, Eq)]
+/// The negotiated algorithms and derived key material of one direction (client to server or back). The key
+/// material is wiped when the value is dropped.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct DirectionKeys {
     /// Cipher name, one of [`CIPHERS`].
+    #[zeroize(skip)]
     pub cipher: String,
     /// MAC name, one of [`MACS`]; `None` (or ignored) with an AEAD cipher.
+    #[zeroize(skip)]
     pub mac: Option<String>,
     /// Encryption key, exactly [`KeySizes::key`] bytes.
     pub key: Vec<u8>,
@@ -192,6 +197,24 @@ mod tests {
         assert_eq!(key_sizes("3des-cbc", Some("hmac-sha1")), None);
         assert_eq!(key_sizes("aes128-ctr", Some("hmac-md5")), None);
         assert!(!is_aead("aes128-ctr"));
+    }
+
+    fn assert_zeroize_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+
+    /// The key material is wiped when dropped (a compile-time check) and by `zeroize`; the names stay.
+    #[test]
+    fn key_material_is_wiped() {
+        assert_zeroize_on_drop::<DirectionKeys>();
+        let mut k = DirectionKeys {
+            cipher: "aes128-ctr".into(),
+            mac: Some("hmac-sha1".into()),
+            key: vec![0xAB; 16],
+            iv: vec![0xCD; 16],
+            mac_key: vec![0xEF; 20],
+        };
+        k.zeroize();
+        assert!(k.key.is_empty() && k.iv.is_empty() && k.mac_key.is_empty());
+        assert_eq!((k.cipher.as_str(), k.mac.as_deref()), ("aes128-ctr", Some("hmac-sha1")));
     }
 
     #[test]

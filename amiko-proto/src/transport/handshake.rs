@@ -5,6 +5,8 @@
 
 use std::time::Instant;
 
+use zeroize::Zeroizing;
+
 use crate::config::Role;
 use crate::connection::{Connection, Event};
 use crate::error::{DisconnectReason, Error, Result};
@@ -347,7 +349,8 @@ impl Connection {
                 Role::Server => (peer_v, self.our_version.as_str(), peer, ours),
             }
         };
-        let mut buf = Vec::with_capacity(4096);
+        // Holds K: wiped when dropped. K comes last, so a reallocation never leaves a copy of it behind.
+        let mut buf = Zeroizing::new(Vec::with_capacity(4096));
         let mut w = Writer::new(&mut buf);
         w.string(v_c)
             .string(v_s)
@@ -482,8 +485,7 @@ impl Connection {
             .find(|k| k.signature_algorithms().contains(&n.host_key.as_str()))
             .ok_or_else(|| Error::Kex(format!("no host key for {}", n.host_key)))?;
         let k_s = key.public_key().blob().to_vec();
-        let mut k = Vec::new();
-        secret.encode(&mut k);
+        let k = secret.encoded();
         let hash = kex::hash_for(&n.kex).ok_or_else(|| Error::Kex(format!("unknown kex {}", n.kex)))?;
         let h = self.exchange_hash(hash, &k_s, &field[..field_len], &server_pub, &k);
         let sig = key.sign(&n.host_key, &h)?;
@@ -528,9 +530,7 @@ impl Connection {
         r.finish()?;
         let host_key = PublicKey::from_blob(k_s).map_err(|e| Error::Kex(format!("server host key: {e}")))?;
         let client_pub = ck.encoded_public().to_vec();
-        let secret = ck.finish(server_value)?;
-        let mut k = Vec::new();
-        secret.encode(&mut k);
+        let k = ck.finish(server_value)?.encoded();
         let hash = kex::hash_for(&n.kex).ok_or_else(|| Error::Kex(format!("unknown kex {}", n.kex)))?;
         let h = self.exchange_hash(hash, k_s, &client_pub, server_field, &k);
         let sig_alg = host_key

@@ -24,6 +24,7 @@ use aws_lc_rs::aead::{self, chacha20_poly1305_openssh as chacha, Aad, LessSafeKe
 use aws_lc_rs::cipher::{DecryptingKey, DecryptionContext, EncryptingKey, EncryptionContext, UnboundCipherKey};
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::{constant_time, hmac, rand};
+use zeroize::Zeroize;
 
 use super::cipher::{key_sizes, DirectionKeys};
 use super::compress::{CompressionAlg, InCompression, OutCompression};
@@ -129,6 +130,13 @@ impl Ctr {
     }
 }
 
+// The key schedules of aws-lc-rs wipe themselves; the IV state derived with them is ours to wipe.
+impl Drop for Ctr {
+    fn drop(&mut self) {
+        self.counter.zeroize();
+    }
+}
+
 /// AES-GCM with the RFC 5647 §7.1 nonce: a 4-byte fixed field and a 64-bit invocation counter.
 struct Gcm {
     key: LessSafeKey,
@@ -161,6 +169,12 @@ impl Gcm {
         let mut c = [0u8; 8];
         c.copy_from_slice(counter);
         counter.copy_from_slice(&u64::from_be_bytes(c).wrapping_add(1).to_be_bytes());
+    }
+}
+
+impl Drop for Gcm {
+    fn drop(&mut self) {
+        self.iv.zeroize();
     }
 }
 
@@ -208,6 +222,14 @@ impl Cbc {
     }
 }
 
+impl Drop for Cbc {
+    fn drop(&mut self) {
+        match self {
+            Cbc::Encrypt(_, iv) | Cbc::Decrypt(_, iv) => iv.zeroize(),
+        }
+    }
+}
+
 /// The AES mode of a cipher-plus-HMAC direction.
 enum AesMode {
     Ctr(Ctr),
@@ -230,14 +252,15 @@ struct CtrHmac {
 }
 
 /// Working key state built from [`DirectionKeys`], before it is specialised into a sealing or opening direction.
-enum Built {
-    Chacha(Box<[u8; chacha::KEY_LEN]>),
+/// The chacha20-poly1305 key is borrowed from `keys`, so no copy of it is left to wipe.
+enum Built<'a> {
+    Chacha(&'a [u8; chacha::KEY_LEN]),
     Gcm(Gcm),
     Ctr(Box<CtrHmac>),
 }
 
 /// `encrypt` says which direction a CBC key is for (CTR is the same both ways).
-fn build(keys: &DirectionKeys, encrypt: bool) -> Result<Built> {
+fn build(keys: &DirectionKeys, encrypt: bool) -> Result<Built<'_>> {
     let mac = keys.mac.as_deref();
     let sizes = key_sizes(&keys.cipher, mac).ok_or_else(|| {
         Error::Kex(format!(
@@ -251,12 +274,12 @@ fn build(keys: &DirectionKeys, encrypt: bool) -> Result<Built> {
     }
     Ok(match keys.cipher.as_str() {
         "chacha20-poly1305@openssh.com" => {
-            let k: [u8; chacha::KEY_LEN] = keys
+            let k = keys
                 .key
                 .as_slice()
                 .try_into()
                 .map_err(|_| Error::Kex("bad chacha20-poly1305 key".into()))?;
-            Built::Chacha(Box::new(k))
+            Built::Chacha(k)
         }
         "aes128-gcm@openssh.com" | "aes256-gcm@openssh.com" => Built::Gcm(Gcm::new(&keys.key, &keys.iv)?),
         _ => {
@@ -353,7 +376,7 @@ impl Sealer {
     /// called; the byte and packet counts restart.
     pub fn set_keys(&mut self, keys: &DirectionKeys) -> Result<()> {
         self.state = match build(keys, true)? {
-            Built::Chacha(k) => SealState::Chacha(chacha::SealingKey::new(&k)),
+            Built::Chacha(k) => SealState::Chacha(chacha::SealingKey::new(k)),
             Built::Gcm(g) => SealState::Gcm(g),
             Built::Ctr(c) => SealState::Ctr(c),
         };
@@ -408,6 +431,13 @@ impl Sealer {
     /// Appends one whole packet carrying `payload` to `out`: length, padding length, payload (compressed if a
     /// compression stream runs), random padding (at least 4 bytes, up to the alignment) and MAC or tag, encrypted.
     /// The payload is copied once into `out` and encrypted there. On error `out` is left as it was.
+    ///
+    /// Secrets in the payload (a password) are not left in `out`: under a cipher the copy is overwritten by its
+    /// ciphertext, and on error it is wiped. Before the first NEWKEYS nothing secret is sent. The one copy not wiped
+    /// is inside a compression stream: deflate keeps the last 32 KiB of plaintext in its window, which flate2 does
+    /// not clear, so wiping our compressed output buffer would gain nothing. `zlib@openssh.com`, preferred by both
+    /// roles, starts only after authentication, so credentials never go through it; plain `zlib` (chosen only when
+    /// a peer lacks `zlib@openssh.com`) compresses them.
     pub fn seal(&mut self, payload: &[u8], out: &mut Vec<u8>) -> Result<()> {
         if !self.comp.is_active() {
             return self.seal_raw(payload, out);
@@ -476,6 +506,8 @@ impl Sealer {
                 Ok(())
             }
             Err(e) => {
+                // The payload may still be in the clear there (it is encrypted in place only once all went well).
+                out[start..].zeroize();
                 out.truncate(start);
                 Err(e)
             }
@@ -602,7 +634,7 @@ impl Opener {
     /// [`Self::reset_seq`] is called; the byte and packet counts restart.
     pub fn set_keys(&mut self, keys: &DirectionKeys) -> Result<()> {
         self.state = match build(keys, false)? {
-            Built::Chacha(k) => OpenState::Chacha(chacha::OpeningKey::new(&k)),
+            Built::Chacha(k) => OpenState::Chacha(chacha::OpeningKey::new(k)),
             Built::Gcm(g) => OpenState::Gcm(g),
             Built::Ctr(c) => OpenState::Ctr(c),
         };
@@ -963,7 +995,7 @@ mod tests {
         match build(k, true).unwrap() {
             Built::Chacha(key) => {
                 let mut tag = [0; 16];
-                chacha::SealingKey::new(&key).seal_in_place(0, &mut block, &mut tag);
+                chacha::SealingKey::new(key).seal_in_place(0, &mut block, &mut tag);
             }
             Built::Ctr(mut c) if !c.mac.etm => c.ctr.apply(&mut block).unwrap(),
             _ => {} // length in the clear

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use amiko_proto::keys::PrivateKey;
+use zeroize::Zeroizing;
 
 use super::channel::{Channel, ChannelStderr, ChannelStdin, ChannelStdout, Reader};
 use super::{block_on, Transport};
@@ -73,8 +74,11 @@ impl SSHClient {
         self.policy = policy;
     }
 
-    /// Connects and authenticates.
-    pub fn connect(&mut self, host: &str, opts: ConnectOptions) -> Result<()> {
+    /// Connects and authenticates. The password moves into the [`ClientConfig`], which wipes it when dropped; the
+    /// passphrase is wiped once the keys are loaded. (`ConnectOptions` itself has no `Drop`, so that it can be
+    /// built with `..Default::default()`: what a caller keeps of it is the caller's to wipe.)
+    pub fn connect(&mut self, host: &str, mut opts: ConnectOptions) -> Result<()> {
+        let passphrase = Zeroizing::new(opts.passphrase.take());
         let user = if opts.username.is_empty() {
             std::env::var("USER").unwrap_or_else(|_| "root".into())
         } else {
@@ -83,16 +87,16 @@ impl SSHClient {
         let mut cfg = ClientConfig::new(user);
         cfg.host_keys.policy = self.policy;
         cfg.host_keys.files = self.known_hosts_files.clone();
-        cfg.password = opts.password.clone();
+        cfg.password = opts.password.take();
         cfg.connect_timeout = opts.timeout;
         cfg.keys.extend(opts.pkey.clone());
         for f in &opts.key_filename {
-            cfg.keys.push(load_key_file(f, opts.passphrase.as_deref())?);
+            cfg.keys.push(load_key_file(f, passphrase.as_deref())?);
         }
         if opts.look_for_keys {
             if let Some(h) = home_dir() {
                 for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-                    if let Ok(k) = load_key_file(&h.join(".ssh").join(name), opts.passphrase.as_deref()) {
+                    if let Ok(k) = load_key_file(&h.join(".ssh").join(name), passphrase.as_deref()) {
                         cfg.keys.push(k);
                     }
                 }
