@@ -741,3 +741,19 @@ fn auth_method_wipes_its_credentials() {
     m.zeroize();
     assert_eq!(m, AuthMethod::None);
 }
+
+/// Logging an auth event (`{:?}`) never prints the password or the keyboard-interactive answers.
+#[test]
+fn auth_method_debug_redacts_credentials() {
+    let shown = format!("{:?}", AuthMethod::Password("hunter2-secret".into()));
+    assert!(
+        !shown.contains("hunter2-secret") && shown.contains("redacted"),
+        "{shown}"
+    );
+    let shown = format!("{:?}", AuthMethod::KeyboardInteractive(Some(vec!["otp-424242".into()])));
+    assert!(!shown.contains("otp-424242") && shown.contains("1 redacted"), "{shown}");
+    assert_eq!(
+        format!("{:?}", AuthMethod::KeyboardInteractive(None)),
+        "KeyboardInteractive(None)"
+    );
+}

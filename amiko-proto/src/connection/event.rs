@@ -88,8 +88,9 @@ pub enum ChannelRequest {
     Other(String),
 }
 
-/// How a user tries to authenticate (server side).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How a user tries to authenticate (server side). Its `Debug` output never shows a password or an answer, so
+/// logging an event cannot leak one.
+#[derive(Clone, PartialEq, Eq)]
 pub enum AuthMethod {
     /// "none", usually to learn the methods.
     None,
@@ -124,6 +125,21 @@ impl Drop for AuthMethod {
 }
 
 impl ZeroizeOnDrop for AuthMethod {}
+
+impl std::fmt::Debug for AuthMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthMethod::None => f.write_str("None"),
+            AuthMethod::Password(_) => f.write_str("Password(<redacted>)"),
+            AuthMethod::PublicKeyQuery(k) => f.debug_tuple("PublicKeyQuery").field(k).finish(),
+            AuthMethod::PublicKey(k) => f.debug_tuple("PublicKey").field(k).finish(),
+            AuthMethod::KeyboardInteractive(None) => f.write_str("KeyboardInteractive(None)"),
+            AuthMethod::KeyboardInteractive(Some(a)) => {
+                write!(f, "KeyboardInteractive(<{} redacted answers>)", a.len())
+            }
+        }
+    }
+}
 
 /// Something that happened on the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

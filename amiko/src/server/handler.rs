@@ -189,8 +189,15 @@ pub trait Handler: Send + Sync + 'static {
     }
 }
 
-/// A ready handler: one password and/or a set of authorized keys, for any user name (or only `user` if set).
-#[derive(Debug, Clone)]
+/// A ready handler: one password and/or a set of authorized keys, for any user name (or only `user` if set). Its
+/// `Debug` output shows whether a password is set, never the password.
+///
+/// ```
+/// let auth = amiko::server::SimpleAuth { password: Some("s3cret".into()), ..Default::default() };
+/// let shown = format!("{auth:?}");
+/// assert!(shown.contains("<redacted>") && !shown.contains("s3cret"));
+/// ```
+#[derive(Clone)]
 pub struct SimpleAuth {
     /// Only this user may log in (any user if None).
     pub user: Option<String>,
@@ -229,6 +236,20 @@ impl Default for SimpleAuth {
             allow_streamlocal_forwarding: false,
             accept_env: DEFAULT_ACCEPT_ENV.iter().map(|p| p.to_string()).collect(),
         }
+    }
+}
+
+impl std::fmt::Debug for SimpleAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimpleAuth")
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("authorized_keys", &self.authorized_keys)
+            .field("allow_tcp_forwarding", &self.allow_tcp_forwarding)
+            .field("allow_agent_forwarding", &self.allow_agent_forwarding)
+            .field("allow_streamlocal_forwarding", &self.allow_streamlocal_forwarding)
+            .field("accept_env", &self.accept_env)
+            .finish()
     }
 }
 
