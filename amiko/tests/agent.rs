@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use amiko::agent::AgentClient;
-use amiko::server::{Handler, Server, ServerConfig, SimpleAuth};
+use amiko::server::{Handler, ServerConfig, SimpleAuth};
 use amiko::{Client, ClientConfig, PrivateKey};
 use common::{SshAgent, Sshd};
 
@@ -192,14 +192,11 @@ struct TestServer {
     dir: PathBuf,
     client_key: PathBuf,
     known_hosts: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _server: common::InProcessServer,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -216,39 +213,20 @@ fn start_server(allow_agent_forwarding: bool) -> TestServer {
     let pubkey =
         amiko::PublicKey::from_openssh(&std::fs::read_to_string(client_key.with_extension("pub")).unwrap()).unwrap();
     let host_key = PrivateKey::generate_ed25519().unwrap();
-    let host_pub = host_key.public_key();
     let handler: Arc<dyn Handler> = Arc::new(SimpleAuth {
         authorized_keys: vec![pubkey.into()],
         allow_agent_forwarding,
         ..Default::default()
     });
     let known_hosts = dir.join("known_hosts");
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let kh = known_hosts.clone();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0", ServerConfig::new(vec![host_key]), handler)
-                .await
-                .unwrap();
-            let port = server.local_addr().unwrap().port();
-            std::fs::write(&kh, format!("[127.0.0.1]:{port} {}\n", host_pub.to_openssh())).unwrap();
-            port_tx.send(port).unwrap();
-            server.run_until(async { drop(stop_rx.await) }).await.unwrap();
-        });
-    });
-    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let server = common::InProcessServer::start(ServerConfig::new(vec![host_key]), handler, Some(&known_hosts));
+    let port = server.port;
     TestServer {
         port,
         dir,
         client_key,
         known_hosts,
-        stop: Some(stop_tx),
+        _server: server,
     }
 }
 

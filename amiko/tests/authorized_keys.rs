@@ -11,7 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amiko::server::{read_authorized_keys, Server, ServerConfig, SimpleAuth};
+use amiko::server::{read_authorized_keys, ServerConfig, SimpleAuth};
 use amiko::PrivateKey;
 
 fn tools_available() -> bool {
@@ -54,14 +54,11 @@ struct AkServer {
     port: u16,
     dir: PathBuf,
     known_hosts: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _server: common::InProcessServer,
 }
 
 impl Drop for AkServer {
     fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -76,33 +73,14 @@ fn start(dir: PathBuf, authorized_keys: &str) -> AkServer {
         ..Default::default()
     };
     let host_key = PrivateKey::generate_ed25519().unwrap();
-    let host_pub = host_key.public_key();
     let known_hosts = dir.join("known_hosts");
-    let kh = known_hosts.clone();
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0", ServerConfig::new(vec![host_key]), Arc::new(auth))
-                .await
-                .unwrap();
-            let port = server.local_addr().unwrap().port();
-            std::fs::write(&kh, format!("[127.0.0.1]:{port} {}\n", host_pub.to_openssh())).unwrap();
-            port_tx.send(port).unwrap();
-            server.run_until(async { drop(stop_rx.await) }).await.unwrap();
-        });
-    });
-    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let server = common::InProcessServer::start(ServerConfig::new(vec![host_key]), Arc::new(auth), Some(&known_hosts));
+    let port = server.port;
     AkServer {
         port,
         dir,
         known_hosts,
-        stop: Some(stop_tx),
+        _server: server,
     }
 }
 

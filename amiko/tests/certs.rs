@@ -6,9 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
-use amiko::server::{Server, ServerConfig, SimpleAuth};
+use amiko::server::{ServerConfig, SimpleAuth};
 use amiko::{Client, ClientConfig, HostKeyPolicy, PrivateKey, PublicKey};
 
 fn keygen(args: &[&str]) {
@@ -180,41 +179,8 @@ async fn amiko_client_and_sshd_certificates() {
     }
 }
 
-struct AmikoServer {
-    port: u16,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for AmikoServer {
-    fn drop(&mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-    }
-}
-
-fn start_server(cfg: ServerConfig) -> AmikoServer {
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0", cfg, Arc::new(SimpleAuth::default()))
-                .await
-                .unwrap();
-            port_tx.send(server.local_addr().unwrap().port()).unwrap();
-            server.run_until(async { drop(stop_rx.await) }).await.unwrap();
-        });
-    });
-    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-    AmikoServer {
-        port,
-        stop: Some(stop_tx),
-    }
+fn start_server(cfg: ServerConfig) -> common::InProcessServer {
+    common::InProcessServer::start(cfg, Arc::new(SimpleAuth::default()), None)
 }
 
 fn ssh(port: u16, known_hosts: &Path, key: &Path, user: &str, extra: &[&str], command: &str) -> Output {

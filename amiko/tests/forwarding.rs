@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use amiko::server::{Handler, Server, ServerConfig, SimpleAuth};
+use amiko::server::{Handler, ServerConfig, SimpleAuth};
 use amiko::{Client, ClientConfig, RemoteForward};
 use common::Sshd;
 
@@ -266,7 +266,7 @@ struct TestServer {
     client_key: PathBuf,
     known_hosts: PathBuf,
     pubkey: amiko::PublicKey,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    _server: common::InProcessServer,
 }
 
 fn start_server(
@@ -284,34 +284,19 @@ fn start_server(
     let pubkey =
         amiko::PublicKey::from_openssh(&std::fs::read_to_string(client_key.with_extension("pub")).unwrap()).unwrap();
     let host_key = amiko::PrivateKey::generate_ed25519().unwrap();
-    let host_pub = host_key.public_key();
     let mut cfg = ServerConfig::new(vec![host_key]);
     configure(&mut cfg);
     let handler = handler(pubkey.clone());
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0", cfg, handler).await.unwrap();
-            port_tx.send(server.local_addr().unwrap().port()).unwrap();
-            server.run_until(async { drop(stop_rx.await) }).await.unwrap();
-        });
-    });
-    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
     let known_hosts = dir.join("known_hosts");
-    std::fs::write(&known_hosts, format!("[127.0.0.1]:{port} {}\n", host_pub.to_openssh())).unwrap();
+    let server = common::InProcessServer::start(cfg, handler, Some(&known_hosts));
+    let port = server.port;
     TestServer {
         port,
         dir,
         client_key,
         known_hosts,
         pubkey,
-        _stop: stop_tx,
+        _server: server,
     }
 }
 

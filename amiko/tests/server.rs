@@ -9,7 +9,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use amiko::server::{Handler, Server, ServerConfig, SimpleAuth};
+use amiko::server::{Handler, ServerConfig, SimpleAuth};
 use amiko::PrivateKey;
 
 struct TestServer {
@@ -17,17 +17,12 @@ struct TestServer {
     dir: PathBuf,
     client_key: PathBuf,
     known_hosts: PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    server: common::InProcessServer,
 }
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        // Stop accepting; connections still open end with their clients (the thread is not joined, so a client
-        // that lives on in a test's runtime cannot hold the teardown up).
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
+        self.server.stop();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -59,40 +54,16 @@ fn start(
         PrivateKey::from_text(include_str!("../../amiko-proto/tests/data/rsa2048.pem"), None).unwrap(),
         PrivateKey::from_text(include_str!("../../amiko-proto/tests/data/ecdsa384.pem"), None).unwrap(),
     ];
-    let publics: Vec<amiko::PublicKey> = host_keys.iter().map(|k| k.public_key()).collect();
     let mut cfg = ServerConfig::new(host_keys);
     configure(&mut cfg);
     let known_hosts = dir.join("known_hosts");
-    let handler = handler(pubkey);
-    let (port_tx, port_rx) = std::sync::mpsc::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let kh = known_hosts.clone();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let server = Server::bind("127.0.0.1:0", cfg, handler).await.unwrap();
-            let port = server.local_addr().unwrap().port();
-            let mut lines = String::new();
-            for k in &publics {
-                lines.push_str(&format!("[127.0.0.1]:{port} {}\n", k.to_openssh()));
-            }
-            std::fs::write(&kh, lines).unwrap();
-            port_tx.send(port).unwrap();
-            server.run_until(async { drop(stop_rx.await) }).await.unwrap();
-        });
-    });
-    let port = port_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let server = common::InProcessServer::start(cfg, handler(pubkey), Some(&known_hosts));
     TestServer {
-        port,
+        port: server.port,
         dir,
         client_key,
         known_hosts,
-        stop: Some(stop_tx),
-        thread: Some(thread),
+        server,
     }
 }
 
@@ -693,13 +664,12 @@ fn graceful_shutdown_lets_running_sessions_finish() {
         let client = amiko_client(&s).await;
         let job = tokio::spawn(async move { client.exec("sleep 1; echo finished").await });
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let _ = s.stop.take().unwrap().send(());
-        job.await.unwrap()
+        let serving = s.server.stop().expect("not stopped before");
+        (job.await.unwrap(), serving)
     });
+    let (out, serving) = out;
     assert_eq!(out.unwrap().stdout, b"finished\n");
-    if let Some(t) = s.thread.take() {
-        t.join().unwrap();
-    }
+    serving.join().unwrap();
     // New connections are refused after the stop. Another test in this binary may have been given the freed port
     // by then, and whatever it runs there either answers (a greeting, an echoed byte) or closes the connection. A
     // leaked listener that nobody accepts from is the one case that does neither: the kernel completes the

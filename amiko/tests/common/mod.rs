@@ -552,3 +552,69 @@ impl Sshd {
         writeln!(f, "{pub_line}").expect("authorized_keys");
     }
 }
+
+/// An amiko server on a random 127.0.0.1 port, served on its own thread and runtime until [`InProcessServer::stop`]
+/// or drop (it stops accepting then; connections still open end with their clients, and the thread is not joined,
+/// so a client that lives on in a test's runtime cannot hold the teardown up).
+pub struct InProcessServer {
+    pub port: u16,
+    stop_tx: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl InProcessServer {
+    /// Serves `handler` with `cfg`. With `known_hosts`, that file is written with the server's host keys for
+    /// `[127.0.0.1]:PORT` before this returns.
+    pub fn start(
+        cfg: amiko::server::ServerConfig,
+        handler: std::sync::Arc<dyn amiko::server::Handler>,
+        known_hosts: Option<&Path>,
+    ) -> Self {
+        let publics: Vec<amiko::PublicKey> = cfg.host_keys.iter().map(|k| k.public_key()).collect();
+        let known_hosts = known_hosts.map(Path::to_path_buf);
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let server = amiko::server::Server::bind("127.0.0.1:0", cfg, handler).await.unwrap();
+                let port = server.local_addr().unwrap().port();
+                if let Some(kh) = known_hosts {
+                    let lines: String = publics
+                        .iter()
+                        .map(|k| format!("[127.0.0.1]:{port} {}\n", k.to_openssh()))
+                        .collect();
+                    std::fs::write(kh, lines).unwrap();
+                }
+                port_tx.send(port).unwrap();
+                server.run_until(async { drop(stop_rx.await) }).await.unwrap();
+            });
+        });
+        let port = port_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the server starts");
+        InProcessServer {
+            port,
+            stop_tx: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops accepting (what drop does); returns the serving thread, which ends once open connections have.
+    pub fn stop(&mut self) -> Option<std::thread::JoinHandle<()>> {
+        if let Some(s) = self.stop_tx.take() {
+            let _ = s.send(());
+        }
+        self.thread.take()
+    }
+}
+
+impl Drop for InProcessServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
