@@ -129,22 +129,6 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A TCP echo server on loopback; returns its port.
-fn tcp_echo() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut r = c.try_clone().unwrap();
-                let mut w = c;
-                let _ = std::io::copy(&mut r, &mut w);
-            });
-        }
-    });
-    port
-}
-
 fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !ok() {
@@ -292,7 +276,7 @@ fn restrict_refuses_pty_and_forwarding() {
     }
 
     // -L: the restricted key's channel is refused, the plain key's reaches the echo.
-    let echo = tcp_echo();
+    let echo = common::tcp_echo();
     for (key, ok) in [(&restricted, false), (&with_pty, false), (&plain, true)] {
         let lport = common::free_port();
         let child = local_forwards(&s, key, &[(lport, echo)]);
@@ -417,7 +401,7 @@ fn permitopen_and_permitlisten_allow_only_the_listed_targets() {
         return;
     }
     let dir = common::temp_dir("ak-permitopen");
-    let (listed, other) = (tcp_echo(), tcp_echo());
+    let (listed, other) = (common::tcp_echo(), common::tcp_echo());
     let opener = new_key(&dir, "opener");
     let listener = new_key(&dir, "listener");
     let allowed_rport = common::free_port();

@@ -15,22 +15,6 @@ use amiko::server::{Handler, ServerConfig, SimpleAuth};
 use amiko::{Client, ClientConfig, RemoteForward};
 use common::Sshd;
 
-/// A TCP echo server on loopback.
-fn tcp_echo() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut r = c.try_clone().unwrap();
-                let mut w = c;
-                let _ = std::io::copy(&mut r, &mut w);
-            });
-        }
-    });
-    port
-}
-
 /// A Unix-socket echo server at `path`, connectable by anyone (sshd connects as the test user).
 fn unix_echo(path: &Path) {
     let l = std::os::unix::net::UnixListener::bind(path).unwrap();
@@ -154,7 +138,7 @@ async fn remote_tcp_forward_through_sshd_carries_two_streams_and_cancels() {
     let client = Client::connect("127.0.0.1", sshd.port, sshd_config(&sshd))
         .await
         .unwrap();
-    let echo = tcp_echo();
+    let echo = common::tcp_echo();
     // Port 0: sshd picks the port and says which.
     let fwd = client.request_remote_forward("127.0.0.1", 0).await.unwrap();
     let port = fwd.port();
@@ -355,7 +339,7 @@ fn openssh_client_remote_and_unix_forwards_through_amikos_server() {
         return;
     }
     let s = start_server(|_| {}, allow_all);
-    let echo = tcp_echo();
+    let echo = common::tcp_echo();
     let local_sock = s.dir.join("echo.sock");
     unix_echo(&local_sock);
     let remote_sock = s.dir.join("remote.sock");
@@ -400,7 +384,7 @@ fn forwarding_through_amikos_server_is_refused_by_default() {
         return;
     }
     let s = start_server(|_| {}, keys_only);
-    let echo = tcp_echo();
+    let echo = common::tcp_echo();
     let rport = common::free_port();
     let out = s
         .ssh(&[
@@ -462,7 +446,7 @@ async fn amiko_both_ends_port_zero_cancel_listener_limit_and_cleanup() {
     let s = start_server(|c| c.max_forward_listeners = 2, allow_all);
     let _ = &s.pubkey;
     let client = s.amiko_client().await;
-    let echo = tcp_echo();
+    let echo = common::tcp_echo();
     let a = client.request_remote_forward("localhost", 0).await.unwrap();
     let sock = s.dir.join("amiko.sock");
     let b = client.request_remote_streamlocal(sock.to_str().unwrap()).await.unwrap();

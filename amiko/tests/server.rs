@@ -975,22 +975,6 @@ async fn handler_hooks_see_every_channel_event() {
     }
 }
 
-/// A TCP echo server on loopback for forwarding tests: echoes every connection until it closes.
-fn echo_server() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut r = conn.try_clone().unwrap();
-                let mut w = conn;
-                let _ = std::io::copy(&mut r, &mut w);
-            });
-        }
-    });
-    port
-}
-
 fn forwarding(pubkey: amiko::PublicKey) -> Arc<dyn Handler> {
     Arc::new(SimpleAuth {
         authorized_keys: vec![pubkey.into()],
@@ -1005,7 +989,7 @@ fn openssh_client_forwards_tcp_through_the_server() {
         return;
     }
     let s = start(|_| {}, forwarding);
-    let echo = echo_server();
+    let echo = common::tcp_echo();
     // ssh -W carries stdin/stdout over one direct-tcpip channel: 1 MiB goes to the echo server and comes back.
     let data: Vec<u8> = (0..1u32 << 20).map(|i| (i * 7 % 251) as u8).collect();
     let dest = format!("127.0.0.1:{echo}");
@@ -1076,7 +1060,7 @@ fn tcp_forwarding_is_refused_by_default_and_a_dead_destination_is_reported() {
         return;
     }
     let s = start(|_| {}, keys_only);
-    let echo = echo_server();
+    let echo = common::tcp_echo();
     let out = s.ssh_args(&["-v", "-W", &format!("127.0.0.1:{echo}"), "tester@127.0.0.1"], b"x");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

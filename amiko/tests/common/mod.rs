@@ -618,3 +618,19 @@ impl Drop for InProcessServer {
         self.stop();
     }
 }
+
+/// A TCP echo server on loopback for forwarding tests: echoes every connection until it closes. Returns its port.
+pub fn tcp_echo() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = conn.try_clone().unwrap();
+                let mut w = conn;
+                let _ = std::io::copy(&mut r, &mut w);
+            });
+        }
+    });
+    port
+}
