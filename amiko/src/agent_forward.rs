@@ -123,7 +123,13 @@ fn private_dir() -> Result<PathBuf> {
     let mut last = None;
     for _ in 0..8 {
         let mut r = [0u8; 8];
-        amiko_proto::rng::fill(&mut r);
+        // Checked: with a failed generator every name would be the same, and anyone could take it first.
+        aws_lc_rs::rand::fill(&mut r).map_err(|_| {
+            crate::Error::io(
+                "making a directory for the forwarded agent",
+                std::io::Error::other("the random generator failed"),
+            )
+        })?;
         let name: String = r.iter().map(|b| format!("{b:02x}")).collect();
         let dir = base.join(format!("amiko-agent-{name}"));
         match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
