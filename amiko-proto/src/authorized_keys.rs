@@ -877,4 +877,35 @@ mod tests {
         assert_eq!(u.merge(&key).unwrap(), key);
         assert_eq!(key.merge(&u).unwrap(), key);
     }
+
+    /// Every prefix of lines full of quotes, escapes, brackets and multibyte characters, and random mixes of the
+    /// characters the parser treats specially, give a line or an error, never a panic.
+    #[test]
+    fn truncated_and_scrambled_lines_never_panic() {
+        let lines = [
+            format!("command=\"echo \\\"hi\\\" ü\",from=\"!10.0.0.0/8,127.0.0.*\",permitopen=\"[::1]:22\" {KEY} c"),
+            format!("restrict,pty,expiry-time=\"20240229123045Z\",permitlisten=\"localhost:*\" {KEY}"),
+            format!("cert-authority,principals=\"a,b\",environment=\"A=1\" {KEY}"),
+        ];
+        for line in &lines {
+            for (end, _) in line.char_indices() {
+                let _ = parse_line(&line[..end]);
+            }
+        }
+        let alphabet: Vec<char> = "\"\\=,: \t[]!*?/.-0123456789aZéz".chars().collect();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let mut line = String::new();
+            for _ in 0..(state % 40) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                line.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            let _ = parse_options(&line);
+            let _ = parse_line(&format!("{line} {KEY}"));
+            let _ = from_matches(&line, ip("127.0.0.1"));
+            let _ = ExpiryTime::parse(&line);
+        }
+    }
 }
