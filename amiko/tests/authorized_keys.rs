@@ -22,30 +22,11 @@ fn tools_available() -> bool {
     true
 }
 
-fn keygen(args: &[&str]) {
-    let out = Command::new("ssh-keygen").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A fresh ed25519 key pair in `dir`; returns the private key's path.
 fn new_key(dir: &Path, name: &str) -> PathBuf {
     let p = dir.join(name);
-    keygen(&["-q", "-N", "", "-t", "ed25519", "-f", p.to_str().unwrap()]);
+    common::ssh_keygen(&["-q", "-N", "", "-t", "ed25519", "-f", p.to_str().unwrap()]);
     p
-}
-
-/// `type base64` of a key's .pub file.
-fn pub_line(key: &Path) -> String {
-    std::fs::read_to_string(key.with_extension("pub"))
-        .unwrap()
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// amiko's server reading `dir/authorized_keys`, with TCP and agent forwarding allowed by the handler, so that
@@ -202,8 +183,8 @@ fn command_option_forces_the_command() {
         dir.clone(),
         &format!(
             "command=\"echo \\\"forced: \\\"${{SSH_ORIGINAL_COMMAND-none}}\" {}\n{}\n",
-            pub_line(&forced),
-            pub_line(&plain)
+            common::pub_line(&forced),
+            common::pub_line(&plain)
         ),
     );
     let out = s.ssh(&forced, &[], "echo asked");
@@ -240,7 +221,7 @@ fn from_option_checks_the_client_address() {
     let mut keys = Vec::new();
     for (name, from, _) in cases {
         let k = new_key(&dir, name);
-        lines.push_str(&format!("from=\"{from}\" {}\n", pub_line(&k)));
+        lines.push_str(&format!("from=\"{from}\" {}\n", common::pub_line(&k)));
         keys.push(k);
     }
     let s = start(dir.clone(), &lines);
@@ -265,10 +246,10 @@ fn restrict_refuses_pty_and_forwarding() {
         dir.clone(),
         &format!(
             "restrict {}\nrestrict,pty {}\n{}\nno-agent-forwarding {}\n",
-            pub_line(&restricted),
-            pub_line(&with_pty),
-            pub_line(&plain),
-            pub_line(&no_agent)
+            common::pub_line(&restricted),
+            common::pub_line(&with_pty),
+            common::pub_line(&plain),
+            common::pub_line(&no_agent)
         ),
     );
     for (key, pty) in [(&restricted, false), (&with_pty, true), (&plain, true)] {
@@ -352,12 +333,12 @@ fn unknown_option_or_malformed_line_authorizes_nothing() {
         .map(|n| new_key(&dir, n))
         .collect();
     let lines = [
-        format!("frobnicate {}", pub_line(&keys[0])),
-        format!("no-pty,frobnicate=\"x\" {}", pub_line(&keys[1])),
-        format!("command=\"echo unterminated {}", pub_line(&keys[2])),
-        format!("command {}", pub_line(&keys[3])),
-        format!("{} {}", pub_line(&keys[4]), "c".repeat(9000)),
-        format!("no-pty {}", pub_line(&keys[5])),
+        format!("frobnicate {}", common::pub_line(&keys[0])),
+        format!("no-pty,frobnicate=\"x\" {}", common::pub_line(&keys[1])),
+        format!("command=\"echo unterminated {}", common::pub_line(&keys[2])),
+        format!("command {}", common::pub_line(&keys[3])),
+        format!("{} {}", common::pub_line(&keys[4]), "c".repeat(9000)),
+        format!("no-pty {}", common::pub_line(&keys[5])),
     ];
     let s = start(dir.clone(), &(lines.join("\n") + "\n"));
     for (i, key) in keys.iter().enumerate() {
@@ -384,9 +365,9 @@ fn expiry_time_in_the_past_refuses() {
         dir.clone(),
         &format!(
             "expiry-time=\"20200101\" {}\nexpiry-time=\"202001011200Z\" {}\nexpiry-time=\"20991231\" {}\n",
-            pub_line(&past),
-            pub_line(&past_utc),
-            pub_line(&future)
+            common::pub_line(&past),
+            common::pub_line(&past_utc),
+            common::pub_line(&future)
         ),
     );
     assert!(!s.logs_in(&past));
@@ -409,8 +390,8 @@ fn permitopen_and_permitlisten_allow_only_the_listed_targets() {
         dir.clone(),
         &format!(
             "permitopen=\"127.0.0.1:{listed}\" {}\npermitlisten=\"localhost:{allowed_rport}\" {}\n",
-            pub_line(&opener),
-            pub_line(&listener)
+            common::pub_line(&opener),
+            common::pub_line(&listener)
         ),
     );
     let (l1, l2) = (common::free_port(), common::free_port());
@@ -468,20 +449,7 @@ fn cert_authority_lines_trust_their_ca() {
     let ca = new_key(&dir, "ca");
     let ca2 = new_key(&dir, "ca2");
     let sign = |ca: &Path, key: &Path, principals: &str, extra: &[&str]| {
-        let mut args = vec![
-            "-q",
-            "-s",
-            ca.to_str().unwrap(),
-            "-I",
-            "test",
-            "-n",
-            principals,
-            "-V",
-            "-5m:+1h",
-        ];
-        args.extend(extra);
-        args.push(key.to_str().unwrap());
-        keygen(&args);
+        common::sign_key(ca, key, principals, "-5m:+1h", false, extra)
     };
     let ops = new_key(&dir, "ops");
     sign(&ca, &ops, "ops", &[]);
@@ -495,8 +463,8 @@ fn cert_authority_lines_trust_their_ca() {
         dir.clone(),
         &format!(
             "cert-authority,principals=\"ops,admins\",no-pty {}\ncert-authority,command=\"echo forced\" {}\n",
-            pub_line(&ca),
-            pub_line(&ca2)
+            common::pub_line(&ca),
+            common::pub_line(&ca2)
         ),
     );
     // Certified for "ops", listed in principals=: in as tester, and no pty although the certificate permits one.

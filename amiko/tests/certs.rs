@@ -10,49 +10,10 @@ use std::sync::Arc;
 use amiko::server::{ServerConfig, SimpleAuth};
 use amiko::{Client, ClientConfig, HostKeyPolicy, PrivateKey, PublicKey};
 
-fn keygen(args: &[&str]) {
-    let out = Command::new("ssh-keygen").args(args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "ssh-keygen {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 fn new_key(dir: &Path, name: &str, t: &str, bits: &str) -> PathBuf {
     let p = dir.join(name);
-    keygen(&["-q", "-N", "", "-t", t, "-b", bits, "-f", p.to_str().unwrap()]);
+    common::ssh_keygen(&["-q", "-N", "", "-t", t, "-b", bits, "-f", p.to_str().unwrap()]);
     p
-}
-
-/// `ssh-keygen -s ca -I id -n principals -V validity [-h] [extra] key`: writes key-cert.pub.
-fn sign(ca: &Path, key: &Path, principals: &str, validity: &str, host: bool, extra: &[&str]) {
-    let mut args = vec![
-        "-q",
-        "-s",
-        ca.to_str().unwrap(),
-        "-I",
-        "test",
-        "-n",
-        principals,
-        "-V",
-        validity,
-    ];
-    if host {
-        args.push("-h");
-    }
-    args.extend(extra);
-    args.push(key.to_str().unwrap());
-    keygen(&args);
-}
-
-fn pub_line(key: &Path) -> String {
-    std::fs::read_to_string(key.with_extension("pub"))
-        .unwrap()
-        .split_whitespace()
-        .take(2)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 const PAST: &str = "20200101:20200102";
@@ -71,13 +32,13 @@ async fn amiko_client_and_sshd_certificates() {
     let user_ca = new_key(&dir, "user_ca", "ecdsa", "384");
     // One host key per case, each with its own certificate: the client picks one by its host key algorithm.
     let hk_ok = new_key(&dir, "hk_ed25519", "ed25519", "256");
-    sign(&host_ca, &hk_ok, "127.0.0.1", "-5m:+1h", true, &[]);
+    common::sign_key(&host_ca, &hk_ok, "127.0.0.1", "-5m:+1h", true, &[]);
     let hk_expired = new_key(&dir, "hk_p256", "ecdsa", "256");
-    sign(&host_ca, &hk_expired, "127.0.0.1", PAST, true, &[]);
+    common::sign_key(&host_ca, &hk_expired, "127.0.0.1", PAST, true, &[]);
     let hk_other_name = new_key(&dir, "hk_p384", "ecdsa", "384");
-    sign(&host_ca, &hk_other_name, "other.example", "-5m:+1h", true, &[]);
+    common::sign_key(&host_ca, &hk_other_name, "other.example", "-5m:+1h", true, &[]);
     let hk_rsa = new_key(&dir, "hk_rsa", "rsa", "3072");
-    sign(&host_ca, &hk_rsa, "127.0.0.1", "-5m:+1h", true, &[]);
+    common::sign_key(&host_ca, &hk_rsa, "127.0.0.1", "-5m:+1h", true, &[]);
     let mut extra = String::new();
     for k in [&hk_ok, &hk_expired, &hk_other_name, &hk_rsa] {
         extra.push_str(&format!(
@@ -95,13 +56,13 @@ async fn amiko_client_and_sshd_certificates() {
     };
 
     let user_key = new_key(&dir, "id_user", "ed25519", "256");
-    sign(&user_ca, &user_key, &sshd.user, "-5m:+1h", false, &[]);
+    common::sign_key(&user_ca, &user_key, &sshd.user, "-5m:+1h", false, &[]);
     let expired_user = new_key(&dir, "id_expired", "ecdsa", "256");
-    sign(&user_ca, &expired_user, &sshd.user, PAST, false, &[]);
+    common::sign_key(&user_ca, &expired_user, &sshd.user, PAST, false, &[]);
     let other_user = new_key(&dir, "id_other", "rsa", "2048");
-    sign(&user_ca, &other_user, "somebody-else", "-5m:+1h", false, &[]);
+    common::sign_key(&user_ca, &other_user, "somebody-else", "-5m:+1h", false, &[]);
 
-    let ca_line = |ca: &Path| format!("@cert-authority [127.0.0.1]:{} {}\n", sshd.port, pub_line(ca));
+    let ca_line = |ca: &Path| format!("@cert-authority [127.0.0.1]:{} {}\n", sshd.port, common::pub_line(ca));
     let connect = |known: String, host_key_algs: Option<&[&str]>, key: &Path| {
         let mut cfg = ClientConfig::new(sshd.user.clone());
         cfg.host_keys.files.clear();
@@ -151,18 +112,18 @@ async fn amiko_client_and_sshd_certificates() {
         ),
         (
             "host key revoked",
-            format!("{}@revoked * {}\n", ca_line(&host_ca), pub_line(&hk_ok)),
+            format!("{}@revoked * {}\n", ca_line(&host_ca), common::pub_line(&hk_ok)),
             &ed_cert,
         ),
         (
             "CA revoked",
-            format!("{}@revoked * {}\n", ca_line(&host_ca), pub_line(&host_ca)),
+            format!("{}@revoked * {}\n", ca_line(&host_ca), common::pub_line(&host_ca)),
             &ed_cert,
         ),
         ("CA not trusted", ca_line(&other_ca), &ed_cert),
         (
             "CA for another host",
-            format!("@cert-authority other.example {}\n", pub_line(&host_ca)),
+            format!("@cert-authority other.example {}\n", common::pub_line(&host_ca)),
             &ed_cert,
         ),
     ];
@@ -221,17 +182,21 @@ fn openssh_client_and_amiko_server_certificates() {
     let user_ca = new_key(&dir, "user_ca", "ed25519", "256");
     let other_ca = new_key(&dir, "other_ca", "ed25519", "256");
     let host_key = new_key(&dir, "host_key", "ed25519", "256");
-    sign(&host_ca, &host_key, "127.0.0.1", "-5m:+1h", true, &[]);
+    common::sign_key(&host_ca, &host_key, "127.0.0.1", "-5m:+1h", true, &[]);
     let hk = amiko::load_key_file(&host_key, None).unwrap();
     let cert =
         PublicKey::from_openssh(&std::fs::read_to_string(format!("{}-cert.pub", host_key.display())).unwrap()).unwrap();
     let mut cfg = ServerConfig::new(vec![hk.without_certificate(), hk.with_certificate(cert).unwrap()]);
-    cfg.trusted_user_ca_keys = vec![PublicKey::from_openssh(&pub_line(&user_ca)).unwrap()];
+    cfg.trusted_user_ca_keys = vec![PublicKey::from_openssh(&common::pub_line(&user_ca)).unwrap()];
     let server = start_server(cfg);
     let known = dir.join("known_hosts");
     std::fs::write(
         &known,
-        format!("@cert-authority [127.0.0.1]:{} {}\n", server.port, pub_line(&host_ca)),
+        format!(
+            "@cert-authority [127.0.0.1]:{} {}\n",
+            server.port,
+            common::pub_line(&host_ca)
+        ),
     )
     .unwrap();
 
@@ -266,7 +231,7 @@ fn openssh_client_and_amiko_server_certificates() {
     for (i, (what, ca, principal, opts, ok)) in cases.into_iter().enumerate() {
         let key = new_key(&dir, &format!("id_{i}"), "ecdsa", "256");
         let validity = if what == "expired" { PAST } else { "-5m:+1h" };
-        sign(ca, &key, principal, validity, false, opts);
+        common::sign_key(ca, &key, principal, validity, false, opts);
         let out = ssh(server.port, &known, &key, user, &[], "echo in");
         assert_eq!(
             out.status.success(),
@@ -284,7 +249,7 @@ fn openssh_client_and_amiko_server_certificates() {
 
     // force-command runs instead of the requested command, which is in SSH_ORIGINAL_COMMAND.
     let key = new_key(&dir, "id_forced", "ed25519", "256");
-    sign(
+    common::sign_key(
         &user_ca,
         &key,
         user,
@@ -298,7 +263,7 @@ fn openssh_client_and_amiko_server_certificates() {
     // The forced command gets the client's variables the server accepts, as under sshd, and by default those are
     // LANG and LC_* only: a BASH_ENV, ENV or LD_PRELOAD sent with it neither arrives nor runs code before it.
     let key = new_key(&dir, "id_forced_env", "ed25519", "256");
-    sign(
+    common::sign_key(
         &user_ca,
         &key,
         user,
@@ -327,7 +292,7 @@ fn openssh_client_and_amiko_server_certificates() {
 
     // The host certificate is what ssh trusted: with only plain host key algorithms it has nothing to check.
     let key = new_key(&dir, "id_again", "ed25519", "256");
-    sign(&user_ca, &key, user, "-5m:+1h", false, &[]);
+    common::sign_key(&user_ca, &key, user, "-5m:+1h", false, &[]);
     let out = ssh(
         server.port,
         &known,
@@ -365,7 +330,7 @@ fn private_key_takes_an_ssh_keygen_certificate() {
     let k = PrivateKey::generate_ecdsa(256).unwrap();
     let path = dir.join("k");
     std::fs::write(path.with_extension("pub"), k.public_key().to_openssh()).unwrap();
-    sign(&ca, &path, "x", "-5m:+1h", false, &[]);
+    common::sign_key(&ca, &path, "x", "-5m:+1h", false, &[]);
     let cert = PublicKey::from_openssh(&std::fs::read_to_string(dir.join("k-cert.pub")).unwrap()).unwrap();
     let with = k.with_certificate(cert).unwrap();
     assert_eq!(

@@ -11,7 +11,7 @@ use amiko_proto::connection::{AuthMethod, ChannelId, ChannelRequest, Connection,
 use amiko_proto::DisconnectReason;
 use tokio::net::TcpStream;
 
-use super::handler::{AuthDecision, Handler, SessionInfo};
+use super::handler::{unix_now, AuthDecision, Handler, SessionInfo};
 use super::session::{Control, Origin, Session};
 use super::ServerConfig;
 use crate::driver::{self, Owner, Shared};
@@ -121,38 +121,16 @@ pub(super) async fn serve(
                     AuthMethod::None => handler.auth_none(&u),
                     AuthMethod::Password(p) => handler.auth_password(&u, p),
                     AuthMethod::PublicKeyQuery(k) | AuthMethod::PublicKey(k) => {
-                        let (decision, rules) = match k.certificate() {
-                            Some(cert) if cfg.trusted_user_ca_keys.contains(&cert.signature_key) => {
-                                match user_certificate(k, &u, peer) {
-                                    Ok(rules) => (AuthDecision::Accept, rules),
-                                    Err(why) => {
-                                        tracing::info!(%peer, user = %u, "user certificate refused: {why}");
-                                        (AuthDecision::Reject, LoginRestrictions::restricted())
-                                    }
-                                }
-                            }
-                            cert => {
-                                let info = SessionInfo {
-                                    user: u.clone(),
-                                    ..session_info(&user, peer, c)
-                                };
-                                let (decision, rules) = handler.auth_publickey_restricted(&info, k);
-                                if let (Some(cert), AuthDecision::Reject) = (cert, decision) {
-                                    tracing::info!(
-                                        %peer,
-                                        user = %u,
-                                        "user certificate refused: signed by {} {}, not a CA trusted for it",
-                                        cert.signature_key.key_type(),
-                                        cert.signature_key.fingerprint()
-                                    );
-                                }
-                                (decision, rules)
-                            }
+                        let info = SessionInfo {
+                            user: u.clone(),
+                            ..session_info(&user, peer, c)
                         };
+                        let (decision, rules) = decide_public_key(&cfg, handler.as_ref(), &info, k);
                         // The real attempt's restrictions bind the login (the query's are only looked at).
-                        match (decision, &method) {
-                            (AuthDecision::Reject, _) | (_, AuthMethod::PublicKeyQuery(_)) => decision,
-                            _ => match restrictions.merge(&rules) {
+                        if decision == AuthDecision::Reject || matches!(method, AuthMethod::PublicKeyQuery(_)) {
+                            decision
+                        } else {
+                            match restrictions.merge(&rules) {
                                 Ok(merged) => {
                                     if !rules.is_unrestricted() {
                                         tracing::info!(%peer, user = %u, "key accepted with restrictions: {rules:?}");
@@ -164,7 +142,7 @@ pub(super) async fn serve(
                                     tracing::info!(%peer, user = %u, "public key refused: {e}");
                                     AuthDecision::Reject
                                 }
-                            },
+                            }
                         }
                     }
                     AuthMethod::KeyboardInteractive(None) => {
@@ -300,19 +278,40 @@ pub(super) async fn serve(
     drop(owner);
 }
 
-/// Checks a user certificate its caller found signed by a trusted CA, for `user` connecting from `peer`.
-fn user_certificate(
+/// Decides a public-key attempt (query or signed) for `info.user`, and what the key imposes on the login. A user
+/// certificate signed by a CA in `trusted_user_ca_keys` is checked here (validity, principal, source address);
+/// any other key or certificate goes to [`Handler::auth_publickey_restricted`].
+fn decide_public_key(
+    cfg: &ServerConfig,
+    handler: &dyn Handler,
+    info: &SessionInfo,
     key: &amiko_proto::keys::PublicKey,
-    user: &str,
-    peer: SocketAddr,
-) -> Result<LoginRestrictions, String> {
-    let cert = key.certificate().ok_or("not a certificate")?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    cert.check(CertType::User, user, now, Some(peer.ip()))
-        .map_err(|e| e.to_string())
+) -> (AuthDecision, LoginRestrictions) {
+    let (peer, user) = (info.peer, info.user.as_str());
+    match key.certificate() {
+        Some(cert) if cfg.trusted_user_ca_keys.contains(&cert.signature_key) => {
+            match cert.check(CertType::User, user, unix_now().max(0) as u64, Some(peer.ip())) {
+                Ok(rules) => (AuthDecision::Accept, rules),
+                Err(why) => {
+                    tracing::info!(%peer, user, "user certificate refused: {why}");
+                    (AuthDecision::Reject, LoginRestrictions::restricted())
+                }
+            }
+        }
+        cert => {
+            let (decision, rules) = handler.auth_publickey_restricted(info, key);
+            if let (Some(cert), AuthDecision::Reject) = (cert, decision) {
+                tracing::info!(
+                    %peer,
+                    user,
+                    "user certificate refused: signed by {} {}, not a CA trusted for it",
+                    cert.signature_key.key_type(),
+                    cert.signature_key.fingerprint()
+                );
+            }
+            (decision, rules)
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -79,7 +79,7 @@ pub(super) async fn request(
     // None: refused; Some(None): success; Some(Some(port)): success with the port bound for a port-0 request.
     let reply: Option<Option<u16>> = match request {
         ForwardRequest::Tcpip { address, port }
-            if !full && restrictions.allows_listen(&address, port) && handler.tcpip_forward(info, &address, port) =>
+            if !full && !restricted && handler.tcpip_forward(info, &address, port) =>
         {
             let host = bind_host(&address, cfg.gateway_ports);
             match TcpListener::bind((host.as_str(), port)).await {
@@ -97,9 +97,7 @@ pub(super) async fn request(
                 }
             }
         }
-        ForwardRequest::Streamlocal { path }
-            if !full && restrictions.allows_streamlocal() && handler.streamlocal_forward(info, &path) =>
-        {
+        ForwardRequest::Streamlocal { path } if !full && !restricted && handler.streamlocal_forward(info, &path) => {
             // As sshd with StreamLocalBindUnlink no: an existing file is never replaced.
             match UnixListener::bind(&path) {
                 Ok(l) => {

@@ -344,7 +344,8 @@ fn expiry_unix(t: &ExpiryTime) -> Option<i64> {
     (secs != -1).then_some(secs as i64)
 }
 
-fn unix_now() -> i64 {
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(super) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

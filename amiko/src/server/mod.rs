@@ -20,9 +20,10 @@
 //! MAIL `/var/mail/USER`, the server's TZ if set, TERM from the pty request, SSH_CLIENT
 //! (`client_ip client_port server_port`), SSH_CONNECTION (`client_ip client_port server_ip server_port`), SSH_TTY
 //! (the pty's device, with a pty only), SSH_AUTH_SOCK (with agent forwarding only), SSH_ORIGINAL_COMMAND (with a
-//! forced command only: a certificate's force-command or an authorized key's `command=`) and [`ServerConfig::set_env`]. Variables from the client's `env` requests
-//! come in only where [`Handler::env`] accepts them, and never replace any of those (a client's TERM or TZ stays
-//! where the server sets none, as in sshd; a client's SSH_* never does). The session starts in HOME.
+//! forced command only: a certificate's force-command or an authorized key's `command=`) and
+//! [`ServerConfig::set_env`]. Variables from the client's `env` requests come in only where [`Handler::env`]
+//! accepts them, and never replace any of those (a client's TERM or TZ stays where the server sets none, as in
+//! sshd; a client's SSH_* never does). The session starts in HOME.
 //!
 //! Which `env` requests are accepted is sshd's AcceptEnv: by default only `LANG` and `LC_*`
 //! ([`DEFAULT_ACCEPT_ENV`], what Debian's sshd_config accepts), both in the default [`Handler::env`] and in

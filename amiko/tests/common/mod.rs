@@ -634,3 +634,44 @@ pub fn tcp_echo() -> u16 {
     });
     port
 }
+
+/// Runs `ssh-keygen` with `args`; fails the test with its stderr if it fails.
+pub fn ssh_keygen(args: &[&str]) {
+    let out = Command::new("ssh-keygen").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ssh-keygen {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `ssh-keygen -s ca -I test -n principals -V validity [-h] [extra] key`: writes key-cert.pub.
+pub fn sign_key(ca: &Path, key: &Path, principals: &str, validity: &str, host: bool, extra: &[&str]) {
+    let mut args = vec![
+        "-q",
+        "-s",
+        ca.to_str().unwrap(),
+        "-I",
+        "test",
+        "-n",
+        principals,
+        "-V",
+        validity,
+    ];
+    if host {
+        args.push("-h");
+    }
+    args.extend(extra);
+    args.push(key.to_str().unwrap());
+    ssh_keygen(&args);
+}
+
+/// `type base64` of a key's .pub file.
+pub fn pub_line(key: &Path) -> String {
+    std::fs::read_to_string(key.with_extension("pub"))
+        .unwrap()
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
