@@ -229,10 +229,7 @@ fn serve_takes_logins_and_stops_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let _ = common::wait_for_port(port, &mut server);
     assert!(host_key.exists(), "the host key is generated and saved");
     let bad = amiko()
         .args(["serve", "--listen", "127.0.0.1:0", "--host-key"])
@@ -328,10 +325,7 @@ fn serve_accept_env_adds_to_lang_and_lc_or_replaces_them() {
     for (flags, expected) in cases {
         let port = common::free_port();
         let mut server = serve(port, flags).stderr(Stdio::null()).spawn().unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let _ = common::wait_for_port(port, &mut server);
         let out = Command::new("ssh")
             .args([
                 "-F",
@@ -497,10 +491,7 @@ fn run_fans_out_over_two_hundred_sessions_with_hosts_down() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let _ = common::wait_for_port(port, &mut server);
     let down = common::free_port();
     let mut hosts = String::new();
     for _ in 0..100 {
@@ -1244,10 +1235,7 @@ fn serve_and_exec_with_certificates() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let _ = common::wait_for_port(port, &mut server);
     let ca = std::fs::read_to_string(dir.join("host_ca.pub")).unwrap();
     std::fs::write(dir.join("kh"), format!("@cert-authority [127.0.0.1]:{port} {ca}")).unwrap();
     let exec = |user: &str| {
@@ -1334,10 +1322,7 @@ fn serve_enforces_authorized_keys_options() {
         .stderr(log)
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let _ = common::wait_for_port(port, &mut server);
     let exec = |key: &str| {
         amiko()
             .args(["exec", "-F", "/dev/null", "-p", &port.to_string(), "-i", &path(key)])
@@ -1412,10 +1397,7 @@ fn serve_and_exec_take_opt_in_algorithms() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let _ = common::wait_for_port(port, &mut server);
     let exec = |extra: &[&str]| {
         amiko()
             .args(["exec", "-F", "/dev/null", "-p", &port.to_string(), "-i"])

@@ -143,7 +143,8 @@ fn current_user() -> String {
     })
 }
 
-fn wait_for_port(port: u16, child: &mut Child) -> bool {
+/// Waits up to 10 s for `child` to listen on 127.0.0.1:`port`; false if it exited or never did.
+pub fn wait_for_port(port: u16, child: &mut Child) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
