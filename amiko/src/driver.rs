@@ -92,18 +92,17 @@ impl Shared {
     }
 
     /// Waits until `f` returns Some, re-checking after each change of the connection. The connection's error is
-    /// returned if it ends first. `f` may change the engine; the writer is kicked afterwards.
+    /// returned if it ends first. `f` may change the engine; the writer is kicked when there is output.
     pub(crate) async fn wait<T>(&self, mut f: impl FnMut(&mut Inner) -> Option<Result<T>>) -> Result<T> {
-        // Whatever the caller changed before waiting must go out first.
-        self.kick();
-        let r = poll_fn(|cx| {
+        poll_fn(|cx| {
             let mut g = self.lock();
             // Events caused by the application's own calls (an auth_accept, say) are routed here too.
             g.route_events();
             let r = f(&mut g);
-            // `f` may have queued output (a window adjust while reading, say) even when it keeps waiting: if
-            // nobody flushed it, the peer could wait for it forever.
-            if g.conn.pending_transmit() > 0 {
+            // What the caller queued before waiting, or `f` queued now (a window adjust while reading, say), must
+            // go out, or the peer could wait for it forever. Only then: waking the writer for nothing costs a
+            // thread wake-up when the caller is not on the runtime (the blocking API, Python).
+            if g.conn.pending_transmit() > 0 || g.conn.is_closed() {
                 self.kick();
             }
             if let Some(r) = r {
@@ -115,9 +114,7 @@ impl Shared {
             g.register(cx.waker());
             Poll::Pending
         })
-        .await;
-        self.kick();
-        r
+        .await
     }
 }
 
@@ -132,6 +129,12 @@ impl Inner {
         for w in self.wakers.drain(..) {
             w.wake();
         }
+    }
+
+    /// Moves the registered wakers into `into` (empty, its capacity kept from the last time), to be woken once the
+    /// lock is released: a thread woken while we hold it would only block on the lock.
+    fn take_wakers(&mut self, into: &mut Vec<Waker>) {
+        std::mem::swap(&mut self.wakers, into);
     }
 
     /// Moves the engine's events to where handles look for them.
@@ -192,6 +195,7 @@ where
 
 async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
     let mut buf = vec![0u8; FIRST_READ_CHUNK];
+    let mut to_wake = Vec::new();
     let mut last_read = 0;
     loop {
         let deadline = {
@@ -243,8 +247,9 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
         }
         let _ = g.conn.handle_timeout(Instant::now());
         g.route_events();
-        g.wake_all();
+        g.take_wakers(&mut to_wake);
         drop(g);
+        to_wake.drain(..).for_each(Waker::wake);
         shared.kick();
     }
 }
@@ -252,16 +257,18 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
 async fn writer<W: AsyncWrite + Unpin>(mut wr: W, shared: Arc<Shared>) {
     // Swapped with the engine's output buffer on every take, so it grows only as far as the output does.
     let mut out = Vec::new();
+    let mut to_wake = Vec::new();
     loop {
         let closed = {
             let mut g = shared.lock();
             g.conn.take_transmit(&mut out);
             if !out.is_empty() {
-                // Writers blocked on a full transmit queue may go on.
-                g.wake_all();
+                // Writers blocked on a full transmit queue may go on (woken below, after the lock is released).
+                g.take_wakers(&mut to_wake);
             }
             g.conn.is_closed()
         };
+        to_wake.drain(..).for_each(Waker::wake);
         if !out.is_empty() {
             if let Err(e) = wr.write_all(&out).await {
                 shared.lock().fail(Error::io("writing to the connection", e));
