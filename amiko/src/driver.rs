@@ -193,6 +193,12 @@ where
 async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
     let mut buf = vec![0u8; FIRST_READ_CHUNK];
     let mut last_read = 0;
+    // One timer for the connection's life, moved only when the engine's deadline changes: the rekey deadline is
+    // set from authentication on, and registering a fresh timer for every read cost a timer-wheel insert and
+    // removal per read plus, often, a wakeup write to the runtime's eventfd.
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
     loop {
         let deadline = {
             let g = shared.lock();
@@ -209,43 +215,57 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             }
             g.conn.poll_timeout()
         };
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
+        if let Some(d) = deadline {
+            if armed != Some(d) {
+                sleep.as_mut().reset(d.into());
+                armed = Some(d);
             }
-        };
+        }
         let n = tokio::select! {
             r = rd.read(&mut buf) => Some(r),
-            _ = sleep => None,
+            _ = &mut sleep, if deadline.is_some() => None,
             _ = shared.shutdown.notified() => return,
             _ = shared.rearm.notified() => continue,
         };
-        let mut g = shared.lock();
-        match n {
-            Some(Ok(0)) => {
-                g.fail(Error::Proto(amiko_proto::Error::Closed));
-                drop(g);
+        let woke = {
+            let mut g = shared.lock();
+            match n {
+                Some(Ok(0)) => {
+                    g.fail(Error::Proto(amiko_proto::Error::Closed));
+                    drop(g);
+                    shared.kick();
+                    return;
+                }
+                Some(Ok(n)) => {
+                    last_read = n;
+                    let _ = g.conn.handle_input_in_place(&mut buf[..n]);
+                }
+                Some(Err(e)) => {
+                    g.fail(Error::io("reading from the connection", e));
+                    drop(g);
+                    shared.kick();
+                    return;
+                }
+                None => {}
+            }
+            let _ = g.conn.handle_timeout(Instant::now());
+            g.route_events();
+            // Most reads on a bulk transfer only add channel data: the writer has nothing to send (no window
+            // adjust, no reply) and would wake, lock and find nothing.
+            if g.conn.pending_transmit() > 0 || g.conn.is_closed() {
                 shared.kick();
-                return;
             }
-            Some(Ok(n)) => {
-                last_read = n;
-                let _ = g.conn.handle_input_in_place(&mut buf[..n]);
-            }
-            Some(Err(e)) => {
-                g.fail(Error::io("reading from the connection", e));
-                drop(g);
-                shared.kick();
-                return;
-            }
-            None => {}
+            let woke = !g.wakers.is_empty();
+            g.wake_all();
+            woke
+        };
+        if woke {
+            // Let the woken handles run before the next read. Without this the loop goes on reading while the
+            // socket has data (up to tokio's budget of 128 reads), piling megabytes into the channel buffer: the
+            // consumer then copies them out cold from memory (on `amiko exec ... | cat` the pipe write's copy cost
+            // several times what it does on data still in cache).
+            tokio::task::yield_now().await;
         }
-        let _ = g.conn.handle_timeout(Instant::now());
-        g.route_events();
-        g.wake_all();
-        drop(g);
-        shared.kick();
     }
 }
 
