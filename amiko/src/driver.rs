@@ -192,7 +192,10 @@ where
 
 async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
     let mut buf = vec![0u8; FIRST_READ_CHUNK];
-    let mut last_read = 0;
+    // buf[start..end] is the beginning of a packet not yet complete, left here by the engine: the next read goes in
+    // behind it, so the packet is decrypted where it lies instead of being copied into the engine first.
+    let (mut start, mut end) = (0, 0);
+    let mut filled_room = false;
     // One timer for the connection's life, moved only when the engine's deadline changes: the rekey deadline is
     // set from authentication on, and registering a fresh timer for every read cost a timer-wheel insert and
     // removal per read plus, often, a wakeup write to the runtime's eventfd.
@@ -201,7 +204,7 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
     let mut armed: Option<Instant> = None;
     loop {
         let deadline = {
-            let g = shared.lock();
+            let mut g = shared.lock();
             if g.error.is_some() && g.conn.is_closed() {
                 return;
             }
@@ -210,8 +213,22 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             } else {
                 PRE_AUTH_READ_CHUNK
             };
-            if last_read == buf.len() && buf.len() < limit {
+            if filled_room && buf.len() < limit {
                 buf.resize(buf.len() * 2, 0);
+            }
+            if start == end {
+                (start, end) = (0, 0);
+            } else if buf.len() - end < buf.len() / 4 {
+                // Little room is left behind the partial packet: move it to the front (less than a packet, once
+                // per three quarters of a buffer read).
+                buf.copy_within(start..end, 0);
+                (start, end) = (0, end - start);
+                if buf.len() - end < buf.len() / 4 {
+                    // A packet nearly as big as our buffer (or bigger): rather than read it in small pieces, let
+                    // the engine's own buffer take it from here on.
+                    let _ = g.conn.handle_input(&buf[..end]);
+                    (start, end) = (0, 0);
+                }
             }
             g.conn.poll_timeout()
         };
@@ -222,7 +239,7 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             }
         }
         let n = tokio::select! {
-            r = rd.read(&mut buf) => Some(r),
+            r = rd.read(&mut buf[end..]) => Some(r),
             _ = &mut sleep, if deadline.is_some() => None,
             _ = shared.shutdown.notified() => return,
             _ = shared.rearm.notified() => continue,
@@ -237,8 +254,12 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
                     return;
                 }
                 Some(Ok(n)) => {
-                    last_read = n;
-                    let _ = g.conn.handle_input_in_place(&mut buf[..n]);
+                    filled_room = end + n == buf.len();
+                    end += n;
+                    match g.conn.handle_input_in_place_partial(&mut buf[start..end]) {
+                        Ok(used) => start += used,
+                        Err(_) => start = end,
+                    }
                 }
                 Some(Err(e)) => {
                     g.fail(Error::io("reading from the connection", e));
