@@ -232,6 +232,9 @@ async fn forward_stdin(ch: std::sync::Arc<amiko::Channel>) {
     let _ = ch.eof().await;
 }
 
+/// The size asked for the pipe we write to: Linux's default limit for unprivileged users (fs/pipe-max-size).
+const PIPE_SIZE: usize = 1 << 20;
+
 async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
     use std::io::Write;
     // Filled by swapping with the channel's receive buffer: the bytes are not copied on their way to fd 1/2.
@@ -247,6 +250,12 @@ async fn copy_out(ch: &amiko::Channel, stderr: bool) -> amiko::Result<()> {
     let mut out = fd
         .map(std::fs::File::from)
         .map_err(|e| amiko::Error::Config(format!("stdout: {e}")))?;
+    // A pipe holds 64 KiB by default, so a stream blocks us (and wakes the reader) every 64 KiB; a bigger pipe
+    // means fewer of those sleeps and wakeups on both sides. Only for stdout, where bulk output goes. Fails
+    // harmlessly when fd 1 is not a pipe or the size is over the limit; a pipe already bigger is left alone.
+    if !stderr && rustix::pipe::fcntl_getpipe_size(&out).is_ok_and(|n| n < PIPE_SIZE) {
+        let _ = rustix::pipe::fcntl_setpipe_size(&out, PIPE_SIZE);
+    }
     loop {
         let n = if stderr {
             ch.read_stderr_available(&mut buf).await?

@@ -46,6 +46,33 @@ fn exec_forwards_stdin_and_keeps_stdout_stderr_and_exit_status() {
     assert_eq!(out.status.code(), Some(42));
 }
 
+/// Stdout to a pipe: the pipe is grown to 1 MiB (a stream then sleeps and wakes far less often than with the
+/// default 64 KiB), where the system allows it; the output is the same.
+#[test]
+fn exec_grows_a_stdout_pipe() {
+    use std::io::Read;
+    let Some(sshd) = Sshd::start() else { return };
+    let mut child = amiko()
+        .args(exec_args(&sshd))
+        .args(["echo", "hi"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(out, "hi\n");
+    let max: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if max >= 1 << 20 {
+        assert_eq!(rustix::pipe::fcntl_getpipe_size(&stdout).unwrap(), 1 << 20);
+    }
+}
+
 #[test]
 fn ssh_level_errors_exit_255_with_one_line() {
     let Some(sshd) = Sshd::start() else { return };

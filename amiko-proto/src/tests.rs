@@ -13,13 +13,36 @@ pub(crate) struct Pair {
     /// When set, bytes reach each side through `handle_input_in_place` in chunks of these sizes (cycled), as a
     /// driver reading a socket into its own buffer does, so packets are split at every kind of offset.
     pub in_place_chunks: Option<Vec<usize>>,
+    /// With `in_place_chunks`: use `handle_input_in_place_partial`, keeping each side's unused tail here as the
+    /// driver keeps it in its read buffer.
+    pub partial_tails: Option<[Vec<u8>; 2]>,
 }
 
-fn feed(conn: &mut Connection, bytes: &[u8], chunks: &Option<Vec<usize>>, turn: &mut usize) {
+fn feed(
+    conn: &mut Connection,
+    bytes: &[u8],
+    chunks: &Option<Vec<usize>>,
+    tail: Option<&mut Vec<u8>>,
+    turn: &mut usize,
+) {
     let Some(sizes) = chunks else {
         let _ = conn.handle_input(bytes);
         return;
     };
+    if let Some(tail) = tail {
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = sizes[*turn % sizes.len()].min(rest.len());
+            *turn += 1;
+            tail.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            match conn.handle_input_in_place_partial(tail) {
+                Ok(used) => drop(tail.drain(..used)),
+                Err(_) => tail.clear(),
+            }
+        }
+        return;
+    }
     let mut buf = bytes.to_vec();
     let mut rest = &mut buf[..];
     while !rest.is_empty() {
@@ -44,6 +67,7 @@ impl Pair {
             client_events: vec![],
             server_events: vec![],
             in_place_chunks: None,
+            partial_tails: None,
         }
     }
 
@@ -60,13 +84,15 @@ impl Pair {
             self.client.advance_transmit(c2s.len());
             if !c2s.is_empty() {
                 moved = true;
-                feed(&mut self.server, &c2s, &self.in_place_chunks, &mut turn);
+                let tail = self.partial_tails.as_mut().map(|t| &mut t[1]);
+                feed(&mut self.server, &c2s, &self.in_place_chunks, tail, &mut turn);
             }
             let s2c = self.server.poll_transmit().to_vec();
             self.server.advance_transmit(s2c.len());
             if !s2c.is_empty() {
                 moved = true;
-                feed(&mut self.client, &s2c, &self.in_place_chunks, &mut turn);
+                let tail = self.partial_tails.as_mut().map(|t| &mut t[0]);
+                feed(&mut self.client, &s2c, &self.in_place_chunks, tail, &mut turn);
             }
             while let Some(e) = self.client.poll_event() {
                 moved = true;
@@ -224,14 +250,19 @@ fn channel_data_flows_both_ways_across_rekeys() {
 /// AEAD with a plain length, chacha20-poly1305 with an encrypted length, and CTR with encrypt-then-MAC and with
 /// MAC-then-encrypt (where the first block is decrypted before the rest has arrived), with packets cut anywhere.
 /// A window smaller than the data means the transfer only finishes if taking data by swap grants window back.
+/// Both in-place entry points are run: the one that copies a trailing partial packet into the engine, and the one
+/// that leaves it with the caller (the driver's).
 #[test]
 fn input_fed_in_place_in_odd_chunks_matches_across_ciphers_and_rekeys() {
-    for (cipher, mac) in [
-        ("aes128-gcm@openssh.com", "hmac-sha2-256"),
-        ("chacha20-poly1305@openssh.com", "hmac-sha2-256"),
-        ("aes128-ctr", "hmac-sha2-256-etm@openssh.com"),
-        ("aes256-ctr", "hmac-sha2-512"),
-    ] {
+    for (partial, cipher, mac) in [false, true].into_iter().flat_map(|partial| {
+        [
+            ("aes128-gcm@openssh.com", "hmac-sha2-256"),
+            ("chacha20-poly1305@openssh.com", "hmac-sha2-256"),
+            ("aes128-ctr", "hmac-sha2-256-etm@openssh.com"),
+            ("aes256-ctr", "hmac-sha2-512"),
+        ]
+        .map(|(c, m)| (partial, c, m))
+    }) {
         let mut cc = Config::new(Role::Client);
         cc.algorithms.cipher = vec![cipher.into()];
         cc.algorithms.mac = vec![mac.into()];
@@ -240,6 +271,9 @@ fn input_fed_in_place_in_odd_chunks_matches_across_ciphers_and_rekeys() {
         sc.channel_window = 150_000;
         let mut p = Pair::new(cc, sc);
         p.in_place_chunks = Some(vec![1, 3, 5, 16, 17, 100, 4096, 33_000, 70_000]);
+        if partial {
+            p.partial_tails = Some(Default::default());
+        }
         p.authenticate();
         let (cid, sid) = p.open_session();
         let data: Vec<u8> = (0..1_000_000u32).map(|i| (i * 13 % 251) as u8).collect();
@@ -259,9 +293,19 @@ fn input_fed_in_place_in_odd_chunks_matches_across_ciphers_and_rekeys() {
                 got_c.extend_from_slice(&swapped);
             }
         }
-        assert!(got_s == data && got_c == data, "{cipher} {mac}: data differs");
-        assert!(p.client.kex_count() > 3, "{cipher}: kex count {}", p.client.kex_count());
-        assert!(!p.client.is_closed() && !p.server.is_closed(), "{cipher}");
+        assert!(
+            got_s == data && got_c == data,
+            "{cipher} {mac} partial={partial}: data differs"
+        );
+        assert!(
+            p.client.kex_count() > 3,
+            "{cipher} partial={partial}: kex count {}",
+            p.client.kex_count()
+        );
+        assert!(
+            !p.client.is_closed() && !p.server.is_closed(),
+            "{cipher} partial={partial}"
+        );
     }
 }
 

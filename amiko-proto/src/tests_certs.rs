@@ -226,6 +226,7 @@ fn host_pair(host_keys: Vec<PrivateKey>, client_host_key: &[&str]) -> Pair {
         client_events: vec![],
         server_events: vec![],
         in_place_chunks: None,
+        partial_tails: None,
     }
 }
 

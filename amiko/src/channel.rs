@@ -232,6 +232,11 @@ impl Channel {
             let r = match buf {
                 Dest::Slice(buf) => g.conn.channel_recv(id, stderr, buf),
                 Dest::Vec(buf) => g.conn.channel_recv_swap(id, stderr, buf),
+                Dest::Append(buf, max) => g.conn.channel_consume_with(id, stderr, |a, _| {
+                    let n = a.len().min(max);
+                    buf.extend_from_slice(&a[..n]);
+                    n
+                }),
             }
             .map_err(proto);
             drop(g);
@@ -298,6 +303,12 @@ impl Channel {
     /// ```
     pub async fn read_available(&self, buf: &mut Vec<u8>) -> Result<usize> {
         std::future::poll_fn(|cx| self.poll_read_inner(cx, false, Dest::Vec(&mut *buf))).await
+    }
+
+    /// Waits for remote stdout and appends up to `max` bytes of it to `buf` (one copy, and no zeroing of `buf`
+    /// first as a slice would need); 0 at EOF.
+    pub(crate) async fn read_append(&self, buf: &mut Vec<u8>, max: usize) -> Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_inner(cx, false, Dest::Append(&mut *buf, max))).await
     }
 
     /// [`Channel::read_available`] for remote stderr.
@@ -533,8 +544,10 @@ impl AsyncWrite for SharedChannel {
     }
 }
 
-/// Where a read puts the bytes: a caller's slice (copied) or a caller's `Vec` (swapped in when possible).
+/// Where a read puts the bytes: a caller's slice (copied), a caller's `Vec` (swapped in when possible), or the end
+/// of a caller's `Vec` (at most so many bytes, copied).
 enum Dest<'a> {
     Slice(&'a mut [u8]),
     Vec(&'a mut Vec<u8>),
+    Append(&'a mut Vec<u8>, usize),
 }

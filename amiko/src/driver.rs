@@ -196,10 +196,19 @@ where
 async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
     let mut buf = vec![0u8; FIRST_READ_CHUNK];
     let mut to_wake = Vec::new();
-    let mut last_read = 0;
+    // buf[start..end] is the beginning of a packet not yet complete, left here by the engine: the next read goes in
+    // behind it, so the packet is decrypted where it lies instead of being copied into the engine first.
+    let (mut start, mut end) = (0, 0);
+    let mut filled_room = false;
+    // One timer for the connection's life, moved only when the engine's deadline changes: the rekey deadline is
+    // set from authentication on, and registering a fresh timer for every read cost a timer-wheel insert and
+    // removal per read plus, often, a wakeup write to the runtime's eventfd.
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(sleep);
+    let mut armed: Option<Instant> = None;
     loop {
         let deadline = {
-            let g = shared.lock();
+            let mut g = shared.lock();
             if g.error.is_some() && g.conn.is_closed() {
                 return;
             }
@@ -208,49 +217,80 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             } else {
                 PRE_AUTH_READ_CHUNK
             };
-            if last_read == buf.len() && buf.len() < limit {
+            if filled_room && buf.len() < limit {
                 buf.resize(buf.len() * 2, 0);
+            }
+            if start == end {
+                (start, end) = (0, 0);
+            } else if buf.len() - end < buf.len() / 4 {
+                // Little room is left behind the partial packet: move it to the front (less than a packet, once
+                // per three quarters of a buffer read).
+                buf.copy_within(start..end, 0);
+                (start, end) = (0, end - start);
+                if buf.len() - end < buf.len() / 4 {
+                    // A packet nearly as big as our buffer (or bigger): rather than read it in small pieces, let
+                    // the engine's own buffer take it from here on.
+                    let _ = g.conn.handle_input(&buf[..end]);
+                    (start, end) = (0, 0);
+                }
             }
             g.conn.poll_timeout()
         };
-        let sleep = async {
-            match deadline {
-                Some(d) => tokio::time::sleep_until(d.into()).await,
-                None => std::future::pending().await,
+        if let Some(d) = deadline {
+            if armed != Some(d) {
+                sleep.as_mut().reset(d.into());
+                armed = Some(d);
             }
-        };
+        }
         let n = tokio::select! {
-            r = rd.read(&mut buf) => Some(r),
-            _ = sleep => None,
+            r = rd.read(&mut buf[end..]) => Some(r),
+            _ = &mut sleep, if deadline.is_some() => None,
             _ = shared.shutdown.notified() => return,
             _ = shared.rearm.notified() => continue,
         };
-        let mut g = shared.lock();
-        match n {
-            Some(Ok(0)) => {
-                g.fail(Error::Proto(amiko_proto::Error::Closed));
-                drop(g);
+        {
+            let mut g = shared.lock();
+            match n {
+                Some(Ok(0)) => {
+                    g.fail(Error::Proto(amiko_proto::Error::Closed));
+                    drop(g);
+                    shared.kick();
+                    return;
+                }
+                Some(Ok(n)) => {
+                    filled_room = end + n == buf.len();
+                    end += n;
+                    match g.conn.handle_input_in_place_partial(&mut buf[start..end]) {
+                        Ok(used) => start += used,
+                        Err(_) => start = end,
+                    }
+                }
+                Some(Err(e)) => {
+                    g.fail(Error::io("reading from the connection", e));
+                    drop(g);
+                    shared.kick();
+                    return;
+                }
+                None => {}
+            }
+            let _ = g.conn.handle_timeout(Instant::now());
+            g.route_events();
+            // Most reads on a bulk transfer only add channel data: the writer has nothing to send (no window
+            // adjust, no reply) and would wake, lock and find nothing.
+            if g.conn.pending_transmit() > 0 || g.conn.is_closed() {
                 shared.kick();
-                return;
             }
-            Some(Ok(n)) => {
-                last_read = n;
-                let _ = g.conn.handle_input_in_place(&mut buf[..n]);
-            }
-            Some(Err(e)) => {
-                g.fail(Error::io("reading from the connection", e));
-                drop(g);
-                shared.kick();
-                return;
-            }
-            None => {}
+            // Woken once the lock is released: a thread woken while we hold it would only block on the lock.
+            g.take_wakers(&mut to_wake);
         }
-        let _ = g.conn.handle_timeout(Instant::now());
-        g.route_events();
-        g.take_wakers(&mut to_wake);
-        drop(g);
-        to_wake.drain(..).for_each(Waker::wake);
-        shared.kick();
+        if !to_wake.is_empty() {
+            to_wake.drain(..).for_each(Waker::wake);
+            // Let the woken handles run before the next read. Without this the loop goes on reading while the
+            // socket has data (up to tokio's budget of 128 reads), piling megabytes into the channel buffer: the
+            // consumer then copies them out cold from memory (on `amiko exec ... | cat` the pipe write's copy cost
+            // several times what it does on data still in cache).
+            tokio::task::yield_now().await;
+        }
     }
 }
 

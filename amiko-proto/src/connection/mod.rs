@@ -240,6 +240,51 @@ impl Connection {
         self.fail_on(r)
     }
 
+    /// Like [`Connection::handle_input_in_place`], but a trailing partial packet is left with the caller instead of
+    /// being copied into the engine: returns how many bytes of `data` were used. The caller must pass the unused
+    /// bytes again, as they are now (part of them may be decrypted already) and ahead of the bytes that follow
+    /// them. A driver that keeps them in its read buffer and reads the next bytes in behind them copies nothing:
+    /// with `handle_input_in_place`, once a read ends inside a packet (nearly every read on a bulk transfer) the
+    /// whole next read is copied through the engine's buffer.
+    ///
+    /// ```
+    /// use amiko_proto::{config::{Config, Role}, connection::Connection};
+    /// let mut conn = Connection::new(Config::new(Role::Client), vec![]);
+    /// let mut bytes = b"SSH-2.0-OpenSSH_9.6\r\n".to_vec();
+    /// let used = conn.handle_input_in_place_partial(&mut bytes).unwrap();
+    /// assert_eq!(used, bytes.len()); // before the version exchange is done, the engine takes everything
+    /// ```
+    pub fn handle_input_in_place_partial(&mut self, data: &mut [u8]) -> Result<usize> {
+        if self.closed {
+            return Err(Error::Closed);
+        }
+        if self.peer_version.is_none() || self.in_start < self.inbuf.len() || self.hs.paused() {
+            // The engine holds bytes (or will hold them) that must come first: it takes all, the usual way.
+            return self.handle_input(data).map(|()| data.len());
+        }
+        if !data.is_empty() {
+            self.input_seen = true;
+        }
+        self.inbuf.clear();
+        self.in_start = 0;
+        let r = self.process_packets(data);
+        let used = self.in_start.min(data.len());
+        self.in_start = 0;
+        if r.is_ok() && !self.closed && self.hs.paused() {
+            // Processing resumes from the engine's own buffer once the host key is decided (accept_host_key).
+            self.inbuf.extend_from_slice(&data[used..]);
+            let r = if self.inbuf.len() > MAX_BUFFERED_INPUT {
+                Err(Error::protocol(
+                    "peer sent too much data while the connection was paused",
+                ))
+            } else {
+                Ok(())
+            };
+            return self.fail_on(r).map(|()| data.len());
+        }
+        self.fail_on(r).map(|()| used)
+    }
+
     /// Tells the engine the peer closed its side of the TCP connection.
     pub fn handle_eof(&mut self) {
         if !self.closed {

@@ -537,6 +537,30 @@ impl FrameReader {
         Ok(Some(&self.buf[s..s + len]))
     }
 
+    /// If the next frame is a DATA reply whose header is buffered (length, type, id and the data's length, which
+    /// must fill the frame), consumes the header and returns the id and the data's length. The data follows: what
+    /// is buffered of it through [`FrameReader::take`], the rest still in the stream. A client can so read a big
+    /// reply's data straight into the buffer it hands on, instead of gathering the frame here first and copying
+    /// it out. Anything else (including a bad length) is left to [`FrameReader::next_frame`].
+    pub fn next_data_header(&mut self) -> Option<(u32, usize)> {
+        let h = self.buf.get(self.start..self.start + 13)?;
+        let be = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]) as usize;
+        let (len, id, n) = (be(0), be(5) as u32, be(9));
+        if h[4] != fxp::DATA || len > MAX_PACKET || len != 9 + n {
+            return None;
+        }
+        self.start += 13;
+        Some((id, n))
+    }
+
+    /// Moves up to `max` buffered bytes to the end of `out`; returns how many.
+    pub fn take(&mut self, out: &mut Vec<u8>, max: usize) -> usize {
+        let n = max.min(self.buffered());
+        out.extend_from_slice(&self.buf[self.start..self.start + n]);
+        self.start += n;
+        n
+    }
+
     fn compact(&mut self) {
         if self.start > 0 {
             self.buf.drain(..self.start);
@@ -630,6 +654,69 @@ mod tests {
             let mut out = Vec::new();
             p.encode(&mut out);
             assert_eq!(Response::decode(&out[4..]).unwrap(), p);
+        }
+    }
+
+    /// A client that takes DATA replies by header and then raw bytes (the stream cut anywhere) sees the same
+    /// replies as one that takes whole frames; other replies and a DATA frame whose lengths disagree go the frame
+    /// way.
+    #[test]
+    fn data_replies_taken_by_header_match_whole_frames() {
+        let big: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+        let mut stream = Vec::new();
+        let resps = [
+            Response::Data { id: 1, data: &big },
+            Response::Status {
+                id: 2,
+                code: 0,
+                message: "ok".into(),
+            },
+            Response::Data { id: 3, data: b"" },
+            Response::Data { id: 4, data: b"xyz" },
+        ];
+        for r in &resps {
+            r.encode(&mut stream);
+        }
+        // DATA with a data length that does not fill the frame: next_frame's decoding judges it.
+        let odd = [0, 0, 0, 13, fxp::DATA, 0, 0, 0, 5, 0, 0, 0, 2, b'a', b'b', b'c', b'd'];
+        stream.extend_from_slice(&odd);
+        for cut in [1, 2, 12, 13, 14, 1000, 65_536, 200_000] {
+            let mut fr = FrameReader::default();
+            let mut got = Vec::new();
+            let mut chunks = stream.chunks(cut);
+            let mut data: Option<(u32, usize, Vec<u8>)> = None;
+            loop {
+                if let Some((id, n, d)) = &mut data {
+                    fr.take(d, *n - d.len());
+                    if d.len() == *n {
+                        got.push(format!("data {id} {}", d == &big[..*n] || d == b"xyz"));
+                        data = None;
+                        continue;
+                    }
+                } else if let Some((id, n)) = fr.next_data_header() {
+                    data = Some((id, n, Vec::new()));
+                    continue;
+                } else if let Some(f) = fr.next_frame().unwrap() {
+                    got.push(format!("frame {:?}", Response::decode(f).map(|r| r.id())));
+                    continue;
+                }
+                match chunks.next() {
+                    Some(c) => fr.push(c),
+                    None => break,
+                }
+            }
+            assert_eq!(
+                got,
+                [
+                    "data 1 true",
+                    "frame Ok(2)",
+                    "data 3 true",
+                    "data 4 true",
+                    "frame Ok(5)"
+                ],
+                "cut {cut}"
+            );
+            assert_eq!(fr.buffered(), 0);
         }
     }
 

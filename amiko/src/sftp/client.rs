@@ -84,7 +84,21 @@ async fn reader_loop(ch: Arc<Channel>, mut fr: FrameReader, waiters: Waiters) {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         // Frames are decoded straight from the reader's buffer; only the reply's payload is copied out.
-        let frame = loop {
+        let frame = 'frame: loop {
+            // A DATA reply (a download's bytes) goes from the channel straight into the Vec its waiter gets, rather
+            // than through `buf`, the frame reader and a copy out of it.
+            if let Some((id, len)) = fr.next_data_header() {
+                let mut data = Vec::with_capacity(len);
+                fr.take(&mut data, len);
+                while data.len() < len {
+                    let want = len - data.len();
+                    match ch.read_append(&mut data, want).await {
+                        Ok(0) | Err(_) => break 'frame None,
+                        Ok(_) => {}
+                    }
+                }
+                break Some(Ok((id, Reply::Data(data))));
+            }
             match fr.next_frame() {
                 Ok(Some(f)) => break Some(reply_of(f)),
                 Ok(None) => {}

@@ -48,6 +48,8 @@ fn io(ctx: &str, e: std::io::Error) -> Error {
 
 /// Bytes compared at the end of a partial file before resuming from it.
 const RESUME_CHECK: u64 = 64 * 1024;
+/// Downloaded chunks waiting for the file writer (each up to the server's read limit, 255 KiB at most).
+const WRITE_QUEUE: usize = 16;
 
 fn part_name(target: &str) -> String {
     match target.rsplit_once('/') {
@@ -99,7 +101,16 @@ impl Sftp {
             .open(&part)
             .map_err(|e| io(&format!("creating {}", part.display()), e))?;
         file.set_len(start).map_err(|e| io("truncating the partial file", e))?;
-        let file = Arc::new(file);
+        // One thread writes the file while the loop goes on receiving: the replies' buffers are handed to it (not
+        // copied), and the loop no longer stops for each write before asking for more. The queue is bounded, so a
+        // slow disk still holds the download back.
+        let (to_disk, mut queued) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(WRITE_QUEUE);
+        let disk = tokio::task::spawn_blocking(move || {
+            while let Some((off, data)) = queued.blocking_recv() {
+                file.write_all_at(&data, off)?;
+            }
+            Ok::<_, std::io::Error>(file)
+        });
         let chunk = self.limits().0 as u64;
         let mut next = start;
         let mut done = start;
@@ -122,18 +133,16 @@ impl Sftp {
                         "{remote} shrank during the transfer (EOF at {off})"
                     )));
                 }
-                let f = file.clone();
-                let d = data.clone();
-                tokio::task::spawn_blocking(move || f.write_all_at(&d, off))
-                    .await
-                    .map_err(|e| Error::Channel(e.to_string()))?
-                    .map_err(|e| io("writing the local file", e))?;
-                done += data.len() as u64;
+                let got = data.len() as u64;
+                if to_disk.send((off, data)).await.is_err() {
+                    // The writer stopped on an error, which is reported below.
+                    break;
+                }
+                done += got;
                 // A short read: ask for the rest of that range.
                 let want = chunk.min(total - off);
-                if (data.len() as u64) < want {
-                    let rest = off + data.len() as u64;
-                    spawn(&mut tasks, rest, want - data.len() as u64);
+                if got < want {
+                    spawn(&mut tasks, off + got, want - got);
                 }
                 if let Some(p) = &opts.progress {
                     p(done, total);
@@ -143,9 +152,12 @@ impl Sftp {
         }
         .await;
         tasks.abort_all();
+        drop(to_disk);
+        // Whatever was queued is written before we return, also on failure: a resume goes on from the file's end.
+        let written = disk.await.map_err(|e| Error::Channel(e.to_string()));
         let _ = self.close(&handle).await;
         result?;
-        drop(file);
+        drop(written?.map_err(|e| io("writing the local file", e))?);
         if opts.preserve {
             set_local_times_and_mode(&part, &attrs);
         }
