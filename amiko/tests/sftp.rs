@@ -218,6 +218,92 @@ async fn resume_continues_a_partial_download_and_upload() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A download cut off mid-way leaves a part file that holds the remote file's first bytes and nothing else (no
+/// holes from replies that came out of order), and `resume` then finishes it byte-identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_download_resumes_to_identical_bytes() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = shared_dir("sftp-cut");
+    let content = data(96 << 20, 5);
+    let remote = dir.join("r").display().to_string();
+    std::fs::write(&remote, &content).unwrap();
+    let local = dir.join("l");
+    let part = dir.join("l.amiko-part");
+    let (client, sftp) = sftp_to(&sshd).await;
+    let (s2, l2) = (sftp.clone(), local.clone());
+    let r2 = remote.clone();
+    let job = tokio::spawn(async move { s2.get(&r2, &l2, &TransferOptions::default()).await });
+    // Cut the connection once part of the file is in.
+    for _ in 0..2000 {
+        if std::fs::metadata(&part).map(|m| m.len() > 8 << 20).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    client.disconnect();
+    job.await.unwrap().expect_err("the cut transfer must fail");
+    assert!(!local.exists(), "no target from a cut download");
+    let have = std::fs::read(&part).unwrap();
+    assert!(
+        have.len() < content.len(),
+        "the download was cut ({} bytes)",
+        have.len()
+    );
+    assert!(
+        have == content[..have.len()],
+        "the part file is a prefix of the remote file"
+    );
+    let (_c, sftp) = sftp_to(&sshd).await;
+    let opts = TransferOptions {
+        resume: true,
+        ..Default::default()
+    };
+    sftp.get(&remote, &local, &opts).await.unwrap();
+    assert_eq!(sha(&std::fs::read(&local).unwrap()), sha(&content));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The same for an upload: the server's partial file (the temporary name) holds the local file's first bytes with
+/// no holes, since writes go out in offset order, and `resume` finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_upload_resumes_to_identical_bytes() {
+    let Some(sshd) = Sshd::start() else { return };
+    let dir = shared_dir("sftp-cut-up");
+    let content = data(96 << 20, 6);
+    let local = dir.join("src");
+    std::fs::write(&local, &content).unwrap();
+    let remote = dir.join("u").display().to_string();
+    let part = dir.join(".u.amiko-part");
+    let (client, sftp) = sftp_to(&sshd).await;
+    let (s2, l2, r2) = (sftp.clone(), local.clone(), remote.clone());
+    let job = tokio::spawn(async move { s2.put(&l2, &r2, &TransferOptions::default()).await });
+    for _ in 0..2000 {
+        if std::fs::metadata(&part).map(|m| m.len() > 8 << 20).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    client.disconnect();
+    job.await.unwrap().expect_err("the cut transfer must fail");
+    // sftp-server finishes the writes it has read before it sees the end of the session.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!dir.join("u").exists(), "no target from a cut upload");
+    let have = std::fs::read(&part).unwrap();
+    assert!(have.len() < content.len(), "the upload was cut ({} bytes)", have.len());
+    assert!(
+        have == content[..have.len()],
+        "the partial file is a prefix of the local file"
+    );
+    let (_c, sftp) = sftp_to(&sshd).await;
+    let opts = TransferOptions {
+        resume: true,
+        ..Default::default()
+    };
+    sftp.put(&local, &remote, &opts).await.unwrap();
+    assert_eq!(sha(&std::fs::read(dir.join("u")).unwrap()), sha(&content));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dying_peer_gives_a_clear_error_and_no_truncated_target() {
     let Some(sshd) = Sshd::start() else { return };

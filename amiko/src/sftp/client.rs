@@ -142,6 +142,18 @@ fn reply_of(frame: &[u8]) -> Result<(u32, Reply)> {
     ))
 }
 
+/// A request sent and not yet answered.
+pub(crate) struct Pending(oneshot::Receiver<Reply>);
+
+impl Pending {
+    /// Waits for the reply.
+    pub(crate) async fn reply(self) -> Result<Reply> {
+        self.0
+            .await
+            .map_err(|_| Error::Channel("the SFTP session ended (connection lost)".into()))
+    }
+}
+
 impl Sftp {
     /// Opens the "sftp" subsystem on a new channel and negotiates version 3.
     pub async fn new(client: &Client) -> Result<Sftp> {
@@ -202,6 +214,12 @@ impl Sftp {
     }
 
     pub(crate) async fn call<'a>(&self, make: impl FnOnce(u32) -> Request<'a>) -> Result<Reply> {
+        self.send(make).await?.reply().await
+    }
+
+    /// Sends a request now; the returned future waits for its reply. Pipelining callers send from one loop, so
+    /// their requests go out in the order they were made (an upload's writes by increasing offset).
+    pub(crate) async fn send<'a>(&self, make: impl FnOnce(u32) -> Request<'a>) -> Result<Pending> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.inner
@@ -218,8 +236,7 @@ impl Sftp {
                 return Err(e);
             }
         }
-        rx.await
-            .map_err(|_| Error::Channel("the SFTP session ended (connection lost)".into()))
+        Ok(Pending(rx))
     }
 
     async fn status<'a>(&self, path: Option<&str>, make: impl FnOnce(u32) -> Request<'a>) -> Result<()> {
@@ -306,6 +323,32 @@ impl Sftp {
             Reply::Status(code, msg) => Err(sftp_err(code, msg, None)),
             other => Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
         }
+    }
+
+    /// Sends one WRITE of `data` (at most the server's write limit) at `offset` now; the returned future waits for
+    /// the server's status.
+    pub(crate) async fn send_write(
+        &self,
+        handle: &[u8],
+        offset: u64,
+        data: &[u8],
+    ) -> Result<impl std::future::Future<Output = Result<()>> + Send + 'static> {
+        debug_assert!(data.len() <= self.inner.max_write as usize);
+        let reply = self
+            .send(|id| Request::Write {
+                id,
+                handle,
+                offset,
+                data,
+            })
+            .await?;
+        Ok(async move {
+            match reply.reply().await? {
+                Reply::Status(status::OK, _) => Ok(()),
+                Reply::Status(code, msg) => Err(sftp_err(code, msg, None)),
+                other => Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
+            }
+        })
     }
 
     /// Writes `data` at `offset` (split to the server's write limit).

@@ -51,6 +51,37 @@ const RESUME_CHECK: u64 = 64 * 1024;
 /// Downloaded chunks waiting for the file writer (each up to the server's read limit, 255 KiB at most).
 const WRITE_QUEUE: usize = 16;
 
+/// How far a file is written without holes, from the chunks written so far (in any order).
+struct Prefix {
+    end: u64,
+    /// Chunks written beyond `end`: offset → length.
+    ahead: std::collections::BTreeMap<u64, u64>,
+}
+
+impl Prefix {
+    fn new(end: u64) -> Self {
+        Prefix {
+            end,
+            ahead: Default::default(),
+        }
+    }
+
+    fn add(&mut self, off: u64, len: u64) {
+        if off > self.end {
+            self.ahead.insert(off, len);
+            return;
+        }
+        self.end = self.end.max(off + len);
+        while let Some(entry) = self.ahead.first_entry() {
+            if *entry.key() > self.end {
+                break;
+            }
+            let (off, len) = entry.remove_entry();
+            self.end = self.end.max(off + len);
+        }
+    }
+}
+
 fn part_name(target: &str) -> String {
     match target.rsplit_once('/') {
         Some((dir, name)) => format!("{dir}/.{name}.amiko-part"),
@@ -106,10 +137,22 @@ impl Sftp {
         // slow disk still holds the download back.
         let (to_disk, mut queued) = tokio::sync::mpsc::channel::<(u64, Vec<u8>)>(WRITE_QUEUE);
         let disk = tokio::task::spawn_blocking(move || {
+            let mut written = Prefix::new(start);
+            let mut r = Ok(());
             while let Some((off, data)) = queued.blocking_recv() {
-                file.write_all_at(&data, off)?;
+                if let Err(e) = file.write_all_at(&data, off) {
+                    r = Err(e);
+                    break;
+                }
+                written.add(off, data.len() as u64);
             }
-            Ok::<_, std::io::Error>(file)
+            if written.end < total {
+                // Stopped early. Replies land out of order, so the file may have holes before its last byte, and
+                // `--resume` trusts everything up to the end once the last 64 KiB match: cut it back to the part
+                // that is complete from the start.
+                let _ = file.set_len(written.end);
+            }
+            r.map(|()| file)
         });
         let chunk = self.limits().0 as u64;
         let mut next = start;
@@ -230,8 +273,11 @@ impl Sftp {
                     .await
                     .map_err(|e| Error::Channel(e.to_string()))?
                     .map_err(|e| io("reading the local file", e))?;
-                    let (s, h) = (self.clone(), handle.clone());
-                    tasks.spawn(async move { s.write(&h, off, &data).await.map(|_| len) });
+                    // Sent here, in offset order, and only the replies awaited in tasks: a server that handles
+                    // requests in order (as OpenSSH's does) then holds the file's first bytes with no holes if we
+                    // are cut off, which `--resume` relies on (it checks only the last 64 KiB).
+                    let reply = self.send_write(&handle, off, &data).await?;
+                    tasks.spawn(async move { reply.await.map(|_| len) });
                     next += len;
                 }
                 let Some(joined) = tasks.join_next().await else { break };
@@ -360,5 +406,30 @@ fn set_local_times_and_mode(path: &Path, attrs: &Attrs) {
         if let Ok(f) = std::fs::File::options().write(true).open(path) {
             let _ = f.set_times(std::fs::FileTimes::new().set_accessed(to(a)).set_modified(to(m)));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prefix;
+
+    #[test]
+    fn prefix_ends_at_the_first_hole() {
+        let mut p = Prefix::new(100);
+        p.add(300, 100); // a hole at 100..300
+        assert_eq!(p.end, 100);
+        p.add(200, 100);
+        assert_eq!(p.end, 100);
+        p.add(100, 100); // fills the hole: all three join up
+        assert_eq!(p.end, 400);
+        assert!(p.ahead.is_empty());
+        p.add(500, 50);
+        p.add(400, 50); // still a hole at 450..500
+        assert_eq!(p.end, 450);
+        p.add(450, 50);
+        assert_eq!(p.end, 550);
+        // A chunk again (a short read asked again), overlapping what is there.
+        p.add(520, 10);
+        assert_eq!(p.end, 550);
     }
 }
