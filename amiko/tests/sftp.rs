@@ -218,6 +218,36 @@ async fn resume_continues_a_partial_download_and_upload() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Cuts the connection once `part` holds 8 MiB; the transfer `job` must then fail.
+async fn cut_once_part_grows(
+    part: &std::path::Path,
+    client: &Client,
+    job: tokio::task::JoinHandle<amiko::Result<u64>>,
+) {
+    for _ in 0..2000 {
+        if std::fs::metadata(part).map(|m| m.len() > 8 << 20).unwrap_or(false) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    client.disconnect();
+    job.await.unwrap().expect_err("the cut transfer must fail");
+}
+
+/// Checks that the transfer was cut and that `part` holds the first bytes of `content` and nothing else (no holes).
+fn assert_clean_prefix(part: &std::path::Path, content: &[u8]) {
+    let have = std::fs::read(part).unwrap();
+    assert!(
+        have.len() < content.len(),
+        "the transfer was cut ({} bytes)",
+        have.len()
+    );
+    assert!(
+        have == content[..have.len()],
+        "the partial file is a prefix of the source"
+    );
+}
+
 /// A download cut off mid-way leaves a part file that holds the remote file's first bytes and nothing else (no
 /// holes from replies that came out of order), and `resume` then finishes it byte-identical.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,26 +263,9 @@ async fn an_interrupted_download_resumes_to_identical_bytes() {
     let (s2, l2) = (sftp.clone(), local.clone());
     let r2 = remote.clone();
     let job = tokio::spawn(async move { s2.get(&r2, &l2, &TransferOptions::default()).await });
-    // Cut the connection once part of the file is in.
-    for _ in 0..2000 {
-        if std::fs::metadata(&part).map(|m| m.len() > 8 << 20).unwrap_or(false) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    client.disconnect();
-    job.await.unwrap().expect_err("the cut transfer must fail");
+    cut_once_part_grows(&part, &client, job).await;
     assert!(!local.exists(), "no target from a cut download");
-    let have = std::fs::read(&part).unwrap();
-    assert!(
-        have.len() < content.len(),
-        "the download was cut ({} bytes)",
-        have.len()
-    );
-    assert!(
-        have == content[..have.len()],
-        "the part file is a prefix of the remote file"
-    );
+    assert_clean_prefix(&part, &content);
     let (_c, sftp) = sftp_to(&sshd).await;
     let opts = TransferOptions {
         resume: true,
@@ -277,23 +290,11 @@ async fn an_interrupted_upload_resumes_to_identical_bytes() {
     let (client, sftp) = sftp_to(&sshd).await;
     let (s2, l2, r2) = (sftp.clone(), local.clone(), remote.clone());
     let job = tokio::spawn(async move { s2.put(&l2, &r2, &TransferOptions::default()).await });
-    for _ in 0..2000 {
-        if std::fs::metadata(&part).map(|m| m.len() > 8 << 20).unwrap_or(false) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    client.disconnect();
-    job.await.unwrap().expect_err("the cut transfer must fail");
+    cut_once_part_grows(&part, &client, job).await;
     // sftp-server finishes the writes it has read before it sees the end of the session.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(!dir.join("u").exists(), "no target from a cut upload");
-    let have = std::fs::read(&part).unwrap();
-    assert!(have.len() < content.len(), "the upload was cut ({} bytes)", have.len());
-    assert!(
-        have == content[..have.len()],
-        "the partial file is a prefix of the local file"
-    );
+    assert_clean_prefix(&part, &content);
     let (_c, sftp) = sftp_to(&sshd).await;
     let opts = TransferOptions {
         resume: true,
