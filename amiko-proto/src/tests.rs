@@ -336,6 +336,26 @@ fn data_held_during_a_rekey_still_rekeys_at_the_byte_limit() {
     assert!(p.client.kex_count() >= 15, "kex count {}", p.client.kex_count());
 }
 
+/// A keepalive deadline counts only once authenticated (handle_timeout sends none before): before, it would stay in
+/// the past while a user takes their time over a password prompt, and the driver would spin.
+#[test]
+fn keepalive_deadline_only_once_authenticated() {
+    let t0 = std::time::Instant::now();
+    let mut cc = Config::new(Role::Client);
+    cc.keepalive_interval = Some(std::time::Duration::from_secs(5));
+    let mut p = Pair::new(cc, Config::new(Role::Server));
+    p.client.handle_timeout(t0).unwrap();
+    assert_eq!(p.client.poll_timeout(), None);
+    p.authenticate();
+    let t1 = t0 + std::time::Duration::from_secs(1);
+    p.client.handle_timeout(t1).unwrap();
+    let due = p
+        .client
+        .poll_timeout()
+        .expect("a keepalive deadline once authenticated");
+    assert!(due > t1 && due <= t1 + std::time::Duration::from_secs(5), "{due:?}");
+}
+
 #[test]
 fn rekey_time_rekeys_when_due_and_duration_max_never_does() {
     let hours = |h: u64| std::time::Duration::from_secs(h * 3600);
@@ -346,6 +366,8 @@ fn rekey_time_rekeys_when_due_and_duration_max_never_does() {
     p.client.handle_timeout(t0).unwrap();
     assert_eq!(p.client.poll_timeout(), Some(t0 + hours(1)));
     p.client.handle_timeout(t0 + hours(2)).unwrap();
+    // While that rekey runs, no deadline in the past: a driver would wake for it at once, again and again.
+    assert_eq!(p.client.poll_timeout(), None);
     p.run();
     assert_eq!(p.client.kex_count(), 2);
     // Duration::MAX (RekeyLimit ... none): no deadline, no rekey, and no overflow adding it to an Instant.

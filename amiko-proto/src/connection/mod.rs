@@ -552,12 +552,18 @@ impl Connection {
 
     /// When [`Connection::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        // Only deadlines that handle_timeout acts on: one it would let pass (a keepalive before authentication, a
+        // rekey while one runs) stays in the past, and a driver would wake for it again and again, spinning.
         let keepalive = match (self.cfg.keepalive_interval, self.last_input) {
-            (Some(iv), Some(last)) => Some(last + iv * (self.keepalives_unanswered + 1)),
+            (Some(iv), Some(last)) if self.is_authenticated() => Some(last + iv * (self.keepalives_unanswered + 1)),
             _ => None,
         };
         // A rekey_time too large to add (Duration::MAX) means never.
-        let rekey = self.hs.done_at().and_then(|t| t.checked_add(self.cfg.rekey_time));
+        let rekey = if self.hs.in_progress() {
+            None
+        } else {
+            self.hs.done_at().and_then(|t| t.checked_add(self.cfg.rekey_time))
+        };
         [keepalive, rekey].into_iter().flatten().min()
     }
 
