@@ -638,3 +638,96 @@ async fn bad_sftp_requests_get_errors_and_the_session_stays_usable() {
     assert_eq!(sftp.home_directory().await.unwrap(), "/");
     std::fs::remove_dir_all(&root).ok();
 }
+
+/// An SFTP server that answers every READ with more bytes than were asked for (here 100 more): the client must
+/// refuse the reply (those bytes would land on the next chunk's, or past the end of the file), and a download gets
+/// a clear error and leaves no target.
+struct GreedySftp;
+
+impl amiko::server::Handler for GreedySftp {
+    fn auth_password(&self, _: &str, password: &str) -> amiko::server::AuthDecision {
+        if password == "pw" {
+            amiko::server::AuthDecision::Accept
+        } else {
+            amiko::server::AuthDecision::Reject
+        }
+    }
+
+    fn subsystem(&self, _: &amiko::server::SessionInfo, name: &str, channel: amiko::Channel) -> bool {
+        name == "sftp" && {
+            tokio::spawn(greedy_sftp(channel));
+            true
+        }
+    }
+}
+
+async fn greedy_sftp(ch: amiko::Channel) {
+    use amiko_proto::sftp::{Attrs, FrameReader, Request, Response};
+    let (mut fr, mut buf) = (FrameReader::default(), vec![0u8; 64 * 1024]);
+    let filler = vec![7u8; 300 * 1024];
+    loop {
+        let mut out = Vec::new();
+        match fr.next_frame() {
+            Ok(Some(frame)) => match Request::decode(frame) {
+                Ok(Request::Init { .. }) => Response::Version {
+                    version: 3,
+                    extensions: vec![],
+                },
+                Ok(Request::Stat { id, .. } | Request::Lstat { id, .. }) => Response::Attrs {
+                    id,
+                    attrs: Attrs {
+                        size: Some(1 << 20),
+                        permissions: Some(0o100644),
+                        ..Default::default()
+                    },
+                },
+                Ok(Request::Open { id, .. }) => Response::Handle { id, handle: b"h" },
+                Ok(Request::Read { id, len, .. }) => Response::Data {
+                    id,
+                    data: &filler[..(len as usize + 100).min(filler.len())],
+                },
+                Ok(Request::Close { id, .. }) => Response::Status {
+                    id,
+                    code: 0,
+                    message: String::new(),
+                },
+                _ => return,
+            }
+            .encode(&mut out),
+            Ok(None) => match ch.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => fr.push(&buf[..n]),
+            },
+            Err(_) => return,
+        }
+        if !out.is_empty() && ch.write_all_data(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_reply_longer_than_asked_is_an_error() {
+    let dir = common::temp_dir("sftp-greedy");
+    let kh = dir.join("kh");
+    let host = amiko::PrivateKey::generate_ed25519().unwrap();
+    let server = common::InProcessServer::start(
+        amiko::server::ServerConfig::new(vec![host]),
+        Arc::new(GreedySftp),
+        Some(&kh),
+    );
+    let mut c = ClientConfig::new("u");
+    c.host_keys.files = vec![kh];
+    c.password = Some("pw".into());
+    let client = Client::connect("127.0.0.1", server.port, c).await.unwrap();
+    let sftp = Sftp::new(&client).await.unwrap();
+    let local = dir.join("got");
+    let err = sftp
+        .get("/any", &local, &TransferOptions::default())
+        .await
+        .expect_err("a reply longer than the read must fail the download")
+        .to_string();
+    assert!(err.contains("bytes for a read of"), "{err}");
+    assert!(!local.exists(), "no target from a failed download");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -318,6 +318,11 @@ impl Sftp {
             })
             .await?
         {
+            // More than asked for would land on the next request's bytes (or past the end of a download).
+            Reply::Data(d) if d.len() > len as usize => Err(Error::Channel(format!(
+                "the SFTP server sent {} bytes for a read of {len}",
+                d.len()
+            ))),
             Reply::Data(d) => Ok(d),
             Reply::Status(status::EOF, _) => Ok(Vec::new()),
             Reply::Status(code, msg) => Err(sftp_err(code, msg, None)),
