@@ -102,7 +102,7 @@ impl Shared {
             // What the caller queued before waiting, or `f` queued now (a window adjust while reading, say), must
             // go out, or the peer could wait for it forever. Only then: waking the writer for nothing costs a
             // thread wake-up when the caller is not on the runtime (the blocking API, Python).
-            if g.conn.pending_transmit() > 0 || g.conn.is_closed() {
+            if g.writer_has_work() {
                 self.kick();
             }
             if let Some(r) = r {
@@ -123,6 +123,11 @@ impl Inner {
         if !self.wakers.iter().any(|x| x.will_wake(w)) {
             self.wakers.push(w.clone());
         }
+    }
+
+    /// Whether the writer task has something to do: output to send, or a closed connection to shut down.
+    fn writer_has_work(&self) -> bool {
+        self.conn.pending_transmit() > 0 || self.conn.is_closed()
     }
 
     fn wake_all(&mut self) {
@@ -277,7 +282,7 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
             g.route_events();
             // Most reads on a bulk transfer only add channel data: the writer has nothing to send (no window
             // adjust, no reply) and would wake, lock and find nothing.
-            if g.conn.pending_transmit() > 0 || g.conn.is_closed() {
+            if g.writer_has_work() {
                 shared.kick();
             }
             // Woken once the lock is released: a thread woken while we hold it would only block on the lock.

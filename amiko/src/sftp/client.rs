@@ -142,6 +142,15 @@ fn reply_of(frame: &[u8]) -> Result<(u32, Reply)> {
     ))
 }
 
+/// The outcome of a request answered with a STATUS: OK, or the server's error (about `path`, if given).
+fn status_of(reply: Reply, path: Option<&str>) -> Result<()> {
+    match reply {
+        Reply::Status(status::OK, _) => Ok(()),
+        Reply::Status(code, msg) => Err(sftp_err(code, msg, path)),
+        other => Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
+    }
+}
+
 /// A request sent and not yet answered.
 pub(crate) struct Pending(oneshot::Receiver<Reply>);
 
@@ -240,11 +249,7 @@ impl Sftp {
     }
 
     async fn status<'a>(&self, path: Option<&str>, make: impl FnOnce(u32) -> Request<'a>) -> Result<()> {
-        match self.call(make).await? {
-            Reply::Status(status::OK, _) => Ok(()),
-            Reply::Status(code, msg) => Err(sftp_err(code, msg, path)),
-            other => Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
-        }
+        status_of(self.call(make).await?, path)
     }
 
     async fn attrs<'a>(&self, path: Option<&str>, make: impl FnOnce(u32) -> Request<'a>) -> Result<Attrs> {
@@ -347,13 +352,7 @@ impl Sftp {
                 data,
             })
             .await?;
-        Ok(async move {
-            match reply.reply().await? {
-                Reply::Status(status::OK, _) => Ok(()),
-                Reply::Status(code, msg) => Err(sftp_err(code, msg, None)),
-                other => Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
-            }
-        })
+        Ok(async move { status_of(reply.reply().await?, None) })
     }
 
     /// Writes `data` at `offset` (split to the server's write limit).
