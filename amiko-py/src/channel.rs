@@ -10,8 +10,6 @@ use crate::errors::{to_py, wait};
 
 /// The most one `recv` call asks for: a caller's `recv(1 << 40)` must not allocate that much.
 const MAX_RECV: usize = 4 << 20;
-/// `read_all` gathers output in pieces of this size.
-const READ_ALL_CHUNK: usize = 1 << 20;
 
 /// A channel. Methods that wait release the GIL; `timeout` is in seconds (None: wait forever).
 #[pyclass(frozen, module = "amiko._native")]
@@ -177,35 +175,13 @@ impl Channel {
     /// Reads stdout (or stderr) to its end.
     #[pyo3(signature = (stderr=false, timeout=None))]
     fn read_all<'py>(&self, py: Python<'py>, stderr: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
-        // Gather in fixed-size chunks and copy once into the bytes object: no reallocation copies, and the peak
-        // memory is the data twice, not three times.
         let ch = self.inner.clone();
         let chunks = wait(py, timeout, async move {
-            let mut chunks: Vec<Vec<u8>> = Vec::new();
-            ch.read_stream_with(stderr, |mut data| {
-                while !data.is_empty() {
-                    match chunks.last_mut() {
-                        Some(c) if c.len() < c.capacity() => {
-                            let n = (c.capacity() - c.len()).min(data.len());
-                            c.extend_from_slice(&data[..n]);
-                            data = &data[n..];
-                        }
-                        _ => chunks.push(Vec::with_capacity(READ_ALL_CHUNK)),
-                    }
-                }
-            })
-            .await?;
+            let mut chunks = crate::bigbuf::Chunks::default();
+            ch.read_stream_with(stderr, |data| chunks.extend(data)).await?;
             Ok(chunks)
         })?;
-        let total = chunks.iter().map(Vec::len).sum();
-        PyBytes::new_with(py, total, |buf| {
-            let mut at = 0;
-            for c in &chunks {
-                buf[at..at + c.len()].copy_from_slice(c);
-                at += c.len();
-            }
-            Ok(())
-        })
+        chunks.into_bytes(py)
     }
 
     /// Sends what the window allows now (at least one byte); returns how many bytes went.

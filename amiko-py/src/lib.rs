@@ -3,6 +3,7 @@
 //! names, signatures and exceptions.
 
 mod agent;
+mod bigbuf;
 mod channel;
 mod errors;
 mod fanout;

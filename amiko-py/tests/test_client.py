@@ -178,6 +178,18 @@ def test_large_output_is_read_whole(client):
     assert len(data) == 20000000 and data.count(0) == len(data)
 
 
+def test_large_varied_output_arrives_whole_and_in_order(client):
+    # About 20 MB of distinct lines: read() gathers it in growing chunks (1, 2, 4, 8 MiB...) and copies them into
+    # one bytes object, so a chunk lost, repeated or out of order changes the result.
+    expected = "".join("{}\n".format(i) for i in range(1, 2600001)).encode()
+    _, stdout, _ = client.exec_command("seq 1 2600000")
+    assert stdout.read() == expected
+    # Its own command: unread stderr holds the channel's window as in Paramiko, so one command writing 20 MB to
+    # each could not finish while only stdout is read.
+    _, _, stderr = client.exec_command("seq 1 2600000 >&2")
+    assert stderr.read() == expected
+
+
 def test_many_commands_on_threads_share_one_connection(client):
     results = [None] * 8
 
