@@ -665,23 +665,9 @@ fn jump_hosts_from_the_command_line_and_from_ssh_config() {
 #[test]
 fn forward_local_ports_through_sshd() {
     use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
     let Some(sshd) = Sshd::start() else { return };
     // A local echo service the server will connect to.
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_port = echo.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut s in echo.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 65536];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let echo_port = tcp_echo_server();
     let (good, bad, dead) = (common::free_port(), common::free_port(), common::free_port());
     let mut args = exec_args(&sshd);
     args.pop(); // no "--": forward takes no command
@@ -694,18 +680,7 @@ fn forward_local_ports_through_sshd() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let connect = |port: u16| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => return s,
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(50))
-                }
-                Err(e) => panic!("forward port {port} never opened: {e}"),
-            }
-        }
-    };
+    let connect = connect_when_open;
     // Two connections at once, 1 MB each way, through the same forward.
     let handles: Vec<_> = (0..2u8)
         .map(|i| {
@@ -749,25 +724,38 @@ fn unsafe_kill(pid: u32) {
     let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
 }
 
-#[test]
-fn dynamic_forwarding_is_a_socks_proxy_through_sshd() {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    let Some(sshd) = Sshd::start() else { return };
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_port = echo.local_addr().unwrap().port();
+/// A TCP echo service on a free loopback port, a thread per connection, for the forwarding tests.
+fn tcp_echo_server() -> u16 {
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = echo.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        for mut s in echo.incoming().flatten() {
+        for s in echo.incoming().flatten() {
             std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
+                let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut &s);
             });
         }
     });
+    port
+}
+
+/// Connects to a port `amiko forward` opens once it has connected and authenticated (within 10 s).
+fn connect_when_open(port: u16) -> std::net::TcpStream {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return s,
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(50)),
+            Err(e) => panic!("forwarded port {port} never opened: {e}"),
+        }
+    }
+}
+
+#[test]
+fn dynamic_forwarding_is_a_socks_proxy_through_sshd() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let Some(sshd) = Sshd::start() else { return };
+    let echo_port = tcp_echo_server();
     let (socks, dead) = (common::free_port(), common::free_port());
     let mut args = exec_args(&sshd);
     args.pop();
@@ -778,18 +766,7 @@ fn dynamic_forwarding_is_a_socks_proxy_through_sshd() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let open = || {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match TcpStream::connect(("127.0.0.1", socks)) {
-                Ok(s) => return s,
-                Err(_) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(50))
-                }
-                Err(e) => panic!("SOCKS port never opened: {e}"),
-            }
-        }
-    };
+    let open = || connect_when_open(socks);
     let roundtrip = |s: &mut TcpStream| {
         s.write_all(b"ping").unwrap();
         let mut back = [0u8; 4];
@@ -1062,7 +1039,7 @@ fn exec_logs_in_with_the_agent_and_forwards_it_with_dash_a() {
 #[test]
 fn forward_remote_ports_and_unix_sockets_through_sshd() {
     use std::io::{BufRead, BufReader, Read, Write};
-    use std::net::{TcpListener, TcpStream};
+    use std::net::TcpStream;
     use std::os::unix::fs::PermissionsExt;
     use std::os::unix::net::{UnixListener, UnixStream};
     let Some(sshd) = Sshd::start_with("AllowTcpForwarding yes\nAllowStreamLocalForwarding yes") else {
@@ -1071,15 +1048,7 @@ fn forward_remote_ports_and_unix_sockets_through_sshd() {
     // sshd binds and connects sockets as the test user: a directory and sockets anyone may use.
     let dir = common::temp_dir("cli-streamlocal");
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let echo = TcpListener::bind("127.0.0.1:0").unwrap();
-    let echo_port = echo.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in echo.incoming().flatten() {
-            std::thread::spawn(move || {
-                let _ = std::io::copy(&mut s.try_clone().unwrap(), &mut &s);
-            });
-        }
-    });
+    let echo_port = tcp_echo_server();
     let echo_sock = dir.join("echo.sock");
     let unix = UnixListener::bind(&echo_sock).unwrap();
     std::fs::set_permissions(&echo_sock, std::fs::Permissions::from_mode(0o777)).unwrap();
