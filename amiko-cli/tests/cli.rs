@@ -238,12 +238,7 @@ fn demo_walks_through_the_tutorial_against_amikos_own_server() {
 fn serve_takes_logins_and_stops_on_sigterm() {
     let dir = common::temp_dir("serve");
     let key = dir.join("id_ed25519");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
+    common::new_ed25519_key(&key);
     let port = common::free_port();
     let host_key = dir.join("host_key");
     let mut server = amiko()
@@ -306,12 +301,7 @@ fn serve_accept_env_adds_to_lang_and_lc_or_replaces_them() {
     }
     let dir = common::temp_dir("serve-acceptenv");
     let key = dir.join("id_ed25519");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
+    common::new_ed25519_key(&key);
     let host_key = dir.join("host_key");
     let serve = |port: u16, extra: &[&str]| {
         let mut c = amiko();
@@ -1273,11 +1263,7 @@ fn serve_enforces_authorized_keys_options() {
     let dir = common::temp_dir("serve-akopts");
     let path = |name: &str| dir.join(name).display().to_string();
     for name in ["forced", "bogus", "plain"] {
-        assert!(Command::new("ssh-keygen")
-            .args(["-q", "-N", "", "-t", "ed25519", "-f", &path(name)])
-            .status()
-            .unwrap()
-            .success());
+        common::new_ed25519_key(&dir.join(name));
     }
     let line = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.pub"))).unwrap();
     std::fs::write(
@@ -1357,12 +1343,7 @@ fn serve_enforces_authorized_keys_options() {
 fn serve_and_exec_take_opt_in_algorithms() {
     let dir = common::temp_dir("serve-legacy");
     let key = dir.join("id_ed25519");
-    assert!(Command::new("ssh-keygen")
-        .args(["-q", "-N", "", "-t", "ed25519", "-f"])
-        .arg(&key)
-        .status()
-        .unwrap()
-        .success());
+    common::new_ed25519_key(&key);
     // A bad -o is refused before listening.
     let out = amiko()
         .args(["serve", "--host-key"])

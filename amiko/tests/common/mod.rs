@@ -636,6 +636,11 @@ pub fn tcp_echo() -> u16 {
     port
 }
 
+/// A new passphrase-less Ed25519 key pair at `path` and `path.pub` (ssh-keygen).
+pub fn new_ed25519_key(path: &Path) {
+    keygen(path, "ed25519", None);
+}
+
 /// Runs `ssh-keygen` with `args`; fails the test with its stderr if it fails.
 pub fn ssh_keygen(args: &[&str]) {
     let out = Command::new("ssh-keygen").args(args).output().unwrap();
