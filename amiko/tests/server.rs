@@ -92,6 +92,20 @@ impl TestServer {
         self.ssh_args(&args, stdin)
     }
 
+    /// Starts `ssh destination command` with the test's key, known_hosts and port, no stdin, stdout and stderr
+    /// piped, and returns at once.
+    fn ssh_spawn(&self, destination: &str, command: &str) -> std::process::Child {
+        common::openssh_client(&self.known_hosts)
+            .arg("-i")
+            .arg(&self.client_key)
+            .args(["-p", &self.port.to_string(), destination, command])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
     /// Runs `ssh` with the test's key, known_hosts and port, then `args` (destination included), feeding `stdin`.
     fn ssh_args(&self, args: &[&str], stdin: &[u8]) -> Output {
         self.ssh_env(&[], args, stdin)
@@ -693,16 +707,7 @@ fn unauthenticated_flood_is_refused_while_sessions_go_on() {
     }
     let s = start(|c| c.max_startups = (2, 100, 3), keys_only);
     // A long-running session, authenticated before the flood.
-    let session = Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
-        .arg(&s.client_key)
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
-        .args(["-p", &s.port.to_string(), "tester@127.0.0.1", "sleep 1; echo survived"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let session = s.ssh_spawn("tester@127.0.0.1", "sleep 1; echo survived");
     std::thread::sleep(Duration::from_millis(500));
     let idle: Vec<TcpStream> = (0..3)
         .map(|_| TcpStream::connect(("127.0.0.1", s.port)).unwrap())
@@ -785,19 +790,7 @@ fn a_hundred_concurrent_openssh_clients() {
     }
     let s = start(|c| c.max_startups = (200, 30, 300), keys_only);
     let children: Vec<_> = (0..100)
-        .map(|i| {
-            Command::new("ssh")
-                .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
-                .arg(&s.client_key)
-                .arg("-o")
-                .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
-                .args(["-p", &s.port.to_string(), "t@127.0.0.1", &format!("echo {i}")])
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
+        .map(|i| s.ssh_spawn("t@127.0.0.1", &format!("echo {i}")))
         .collect();
     for (i, c) in children.into_iter().enumerate() {
         let out = c.wait_with_output().unwrap();
@@ -1195,16 +1188,7 @@ fn hostile_inputs_over_tcp_while_openssh_keeps_working() {
         return;
     }
     let s = start(|_| {}, keys_only);
-    let session = Command::new("ssh")
-        .args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR", "-i"])
-        .arg(&s.client_key)
-        .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", s.known_hosts.display()))
-        .args(["-p", &s.port.to_string(), "tester@127.0.0.1", "sleep 2; echo survived"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let session = s.ssh_spawn("tester@127.0.0.1", "sleep 2; echo survived");
 
     let mut long_line = b"SSH-2.0-".to_vec();
     long_line.resize(400, b'a');
