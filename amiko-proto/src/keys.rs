@@ -663,15 +663,17 @@ fn rsa_from_components(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8], iqmp: &
         if prime <= BigUint::from(1u32) {
             return Err(Error::Key("bad RSA prime".into()));
         }
-        Ok((BigUint::from_bytes_be(d) % (prime - 1u32)).to_bytes_be())
+        // The CRT exponents are secret: wiped once aws-lc has its copy. (num-bigint's own temporaries cannot be.)
+        Ok(zeroize::Zeroizing::new((BigUint::from_bytes_be(d) % (prime - 1u32)).to_bytes_be()))
     };
+    let (dp, dq) = (crt(p)?, crt(q)?);
     let components = KeyPairComponents {
         public_key: PublicKeyComponents { n, e },
         d,
         p,
         q,
-        dP: &crt(p)?[..],
-        dQ: &crt(q)?[..],
+        dP: &dp[..],
+        dQ: &dq[..],
         qInv: iqmp,
     };
     RsaKeyPair::from_components(&components).map_err(key_err)
