@@ -664,7 +664,9 @@ fn rsa_from_components(n: &[u8], e: &[u8], d: &[u8], p: &[u8], q: &[u8], iqmp: &
             return Err(Error::Key("bad RSA prime".into()));
         }
         // The CRT exponents are secret: wiped once aws-lc has its copy. (num-bigint's own temporaries cannot be.)
-        Ok(zeroize::Zeroizing::new((BigUint::from_bytes_be(d) % (prime - 1u32)).to_bytes_be()))
+        Ok(zeroize::Zeroizing::new(
+            (BigUint::from_bytes_be(d) % (prime - 1u32)).to_bytes_be(),
+        ))
     };
     let (dp, dq) = (crt(p)?, crt(q)?);
     let components = KeyPairComponents {
