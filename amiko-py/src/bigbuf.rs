@@ -40,7 +40,7 @@ impl Chunks {
         }
     }
 
-    /// Copies everything into one `bytes` object: the data's only copy on the Python side.
+    /// Copies the chunks, in order, into a new `bytes` object of the total length.
     pub(crate) fn into_bytes(self, py: Python<'_>) -> PyResult<Bound<'_, PyBytes>> {
         let len =
             isize::try_from(self.len).map_err(|_| pyo3::exceptions::PyMemoryError::new_err("output too large"))?;
