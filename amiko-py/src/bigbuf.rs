@@ -40,26 +40,27 @@ impl Chunks {
         }
     }
 
-    /// Copies the chunks, in order, into a new `bytes` object of the total length.
-    pub(crate) fn into_bytes(self, py: Python<'_>) -> PyResult<Bound<'_, PyBytes>> {
-        let len =
-            isize::try_from(self.len).map_err(|_| pyo3::exceptions::PyMemoryError::new_err("output too large"))?;
+    /// Copies `prefix` and then the chunks, in order, into a new `bytes` object of the total length.
+    pub(crate) fn into_bytes<'py>(self, py: Python<'py>, prefix: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
+        let total = prefix.len() + self.len;
+        let len = isize::try_from(total).map_err(|_| pyo3::exceptions::PyMemoryError::new_err("output too large"))?;
         // SAFETY: PyBytes_FromStringAndSize with a null pointer returns a new bytes object of `len` bytes whose
         // contents are uninitialised (or null with an exception set, which from_owned_ptr_or_err turns into an
         // error); we own it until it is returned.
         let obj =
             unsafe { Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), len))? };
-        // SAFETY: `obj` is a bytes object of exactly `self.len` bytes, referenced only here, so its buffer is
+        // SAFETY: `obj` is a bytes object of exactly `total` bytes, referenced only here, so its buffer is
         // valid for that many writes and nothing reads it while it is filled; every byte is written below before
         // the object is handed to Python.
         unsafe {
             let dst = pyo3::ffi::PyBytes_AsString(obj.as_ptr()).cast::<u8>();
-            let mut at = 0;
+            std::ptr::copy_nonoverlapping(prefix.as_ptr(), dst, prefix.len());
+            let mut at = prefix.len();
             for c in &self.chunks {
                 std::ptr::copy_nonoverlapping(c.as_ptr(), dst.add(at), c.len());
                 at += c.len();
             }
-            debug_assert_eq!(at, self.len);
+            debug_assert_eq!(at, total);
         }
         Ok(obj.cast_into::<PyBytes>()?)
     }

@@ -15,11 +15,57 @@ const MAX_RECV: usize = 4 << 20;
 #[pyclass(frozen, module = "amiko._native")]
 pub struct Channel {
     inner: Arc<amiko::Channel>,
+    /// Per stream (index 0 stdout, 1 stderr): output taken while `read_all` read the other stream to its end,
+    /// read before what the channel still holds, and how many calls are reading the stream now.
+    aside: std::sync::Mutex<[Aside; 2]>,
+}
+
+/// Bytes set aside, read from the front, and the stream's readers at work.
+#[derive(Default)]
+struct Aside {
+    data: Vec<u8>,
+    start: usize,
+    readers: usize,
+}
+
+impl Aside {
+    fn len(&self) -> usize {
+        self.data.len() - self.start
+    }
+
+    fn push(&mut self, more: &[u8]) {
+        if self.start == self.data.len() {
+            self.data.clear();
+            self.start = 0;
+        }
+        self.data.extend_from_slice(more);
+    }
+
+    /// Takes up to `n` bytes from the front.
+    fn take(&mut self, n: usize) -> &[u8] {
+        let from = self.start;
+        self.start += n.min(self.len());
+        &self.data[from..self.start]
+    }
 }
 
 impl Channel {
     pub(crate) fn new(ch: amiko::Channel) -> Self {
-        Channel { inner: Arc::new(ch) }
+        Channel {
+            inner: Arc::new(ch),
+            aside: Default::default(),
+        }
+    }
+
+    fn aside(&self) -> std::sync::MutexGuard<'_, [Aside; 2]> {
+        self.aside.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts a reader of one stream until dropped: while it reads, `read_all` on the other stream leaves this
+    /// one alone (a thread reading stderr while another reads stdout gets every byte, in order).
+    fn reading(&self, stderr: bool) -> Reading<'_> {
+        self.aside()[stderr as usize].readers += 1;
+        Reading { ch: self, stderr }
     }
 
     pub(crate) fn shared(&self) -> Arc<amiko::Channel> {
@@ -31,6 +77,18 @@ impl Channel {
             return Err(to_py(amiko::Error::Proto(amiko::proto::Error::ChannelClosed)));
         }
         Ok(())
+    }
+}
+
+/// One reader of one stream, counted while it lives.
+struct Reading<'a> {
+    ch: &'a Channel,
+    stderr: bool,
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.ch.aside()[self.stderr as usize].readers -= 1;
     }
 }
 
@@ -142,7 +200,7 @@ impl Channel {
 
     /// Bytes of stdout (or stderr) buffered now.
     fn ready(&self, stderr: bool) -> usize {
-        self.inner.readable(stderr)
+        self.aside()[stderr as usize].len() + self.inner.readable(stderr)
     }
 
     /// The exit status if it has arrived.
@@ -159,6 +217,13 @@ impl Channel {
         stderr: bool,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
+        let _reading = self.reading(stderr);
+        {
+            let mut aside = self.aside();
+            if aside[stderr as usize].len() > 0 {
+                return Ok(PyBytes::new(py, aside[stderr as usize].take(n)));
+            }
+        }
         let mut buf = vec![0u8; n.min(MAX_RECV)];
         let ch = self.inner.clone();
         let (buf, got) = wait(py, timeout, async move {
@@ -172,16 +237,33 @@ impl Channel {
         Ok(PyBytes::new(py, &buf[..got]))
     }
 
-    /// Reads stdout (or stderr) to its end.
+    /// Reads stdout (or stderr) to its end. The other stream's output is set aside meanwhile (for its own reads
+    /// later), so a command writing much to both cannot stall on a full window as it would under Paramiko.
     #[pyo3(signature = (stderr=false, timeout=None))]
     fn read_all<'py>(&self, py: Python<'py>, stderr: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
+        let _reading = self.reading(stderr);
         let ch = self.inner.clone();
         let chunks = wait(py, timeout, async move {
             let mut chunks = crate::bigbuf::Chunks::default();
-            ch.read_stream_with(stderr, |data| chunks.extend(data)).await?;
+            // Straight into `aside`, so what is taken stays readable even if this read fails; left in the channel
+            // while someone else reads that stream.
+            let other = |a: &[u8], b: &[u8]| {
+                let mut aside = self.aside();
+                let other = &mut aside[!stderr as usize];
+                if other.readers > 0 {
+                    return 0;
+                }
+                other.push(a);
+                other.push(b);
+                a.len() + b.len()
+            };
+            ch.read_stream_setting_aside(stderr, |data| chunks.extend(data), other)
+                .await?;
             Ok(chunks)
         })?;
-        chunks.into_bytes(py)
+        // What was set aside of this stream comes first; taken only now, so a failed read leaves it in place.
+        let mut aside = self.aside();
+        chunks.into_bytes(py, aside[stderr as usize].take(usize::MAX))
     }
 
     /// Sends what the window allows now (at least one byte); returns how many bytes went.

@@ -184,10 +184,44 @@ def test_large_varied_output_arrives_whole_and_in_order(client):
     expected = "".join("{}\n".format(i) for i in range(1, 2600001)).encode()
     _, stdout, _ = client.exec_command("seq 1 2600000")
     assert stdout.read() == expected
-    # Its own command: unread stderr holds the channel's window as in Paramiko, so one command writing 20 MB to
-    # each could not finish while only stdout is read.
-    _, _, stderr = client.exec_command("seq 1 2600000 >&2")
-    assert stderr.read() == expected
+
+
+def test_reading_stdout_whole_does_not_stall_on_unread_stderr(client):
+    # 20 MB to each stream, more than the 8 MiB window: Paramiko's stdout.read() would wait for ever, the server
+    # blocked on the unread stderr. Here stderr is set aside while stdout is read, and stderr.read() returns it.
+    expected = "".join("{}\n".format(i) for i in range(1, 2600001)).encode()
+    _, stdout, stderr = client.exec_command("seq 1 2600000 >&2; seq 1 2600000; echo end >&2", timeout=60)
+    assert stdout.read() == expected
+    assert stderr.read() == expected + b"end\n"
+    assert stdout.channel.recv_exit_status() == 0
+
+
+def test_two_threads_reading_stdout_and_stderr_get_every_byte_in_order(client):
+    # The pattern Paramiko users take against that stall: a thread per stream. read() on one stream must not take
+    # the other's bytes away from the thread reading it, with recv() or with read().
+    expected = "".join("{}\n".format(i) for i in range(1, 600001)).encode()
+    for use_recv in (False, True):
+        _, stdout, stderr = client.exec_command("seq 1 600000 >&2 & seq 1 600000; wait", timeout=60)
+        got = {}
+
+        def errors():
+            if use_recv:
+                parts = []
+                while True:
+                    b = stderr.channel.recv_stderr(65536)
+                    if not b:
+                        break
+                    parts.append(b)
+                got["err"] = b"".join(parts)
+            else:
+                got["err"] = stderr.read()
+
+        t = threading.Thread(target=errors)
+        t.start()
+        out = stdout.read()
+        t.join(60)
+        assert out == expected
+        assert got["err"] == expected, use_recv
 
 
 def test_many_commands_on_threads_share_one_connection(client):

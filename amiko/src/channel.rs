@@ -386,10 +386,39 @@ impl Channel {
     }
 
     /// Reads one stream to its end, handing each piece to `sink` as it arrives (no intermediate buffer).
-    pub async fn read_stream_with(&self, stderr: bool, mut sink: impl FnMut(&[u8])) -> Result<()> {
+    pub async fn read_stream_with(&self, stderr: bool, sink: impl FnMut(&[u8])) -> Result<()> {
+        self.read_stream_inner(stderr, sink, None::<fn(&[u8], &[u8]) -> usize>)
+            .await
+    }
+
+    /// [`Channel::read_stream_with`] that also offers the other stream's output, as it arrives, to `aside`: it
+    /// gets the buffered bytes as two slices and returns how many it took (0 to leave them, say while another
+    /// reader has that stream). Taking them keeps the command from stalling on a full window while only one
+    /// stream is read; what `aside` keeps is then as bounded as the output the caller asked to read whole.
+    pub async fn read_stream_setting_aside(
+        &self,
+        stderr: bool,
+        sink: impl FnMut(&[u8]),
+        aside: impl FnMut(&[u8], &[u8]) -> usize,
+    ) -> Result<()> {
+        self.read_stream_inner(stderr, sink, Some(aside)).await
+    }
+
+    async fn read_stream_inner(
+        &self,
+        stderr: bool,
+        mut sink: impl FnMut(&[u8]),
+        mut aside: Option<impl FnMut(&[u8], &[u8]) -> usize>,
+    ) -> Result<()> {
         let id = self.id;
         self.shared()
             .wait(|g: &mut Inner| loop {
+                if let Some(aside) = aside.as_mut() {
+                    let r = g.conn.channel_consume_with(id, !stderr, |a, b| aside(a, b));
+                    if let Err(e) = r {
+                        return Some(Err(proto(e)));
+                    }
+                }
                 // Consume, then look again: EOF may have come with the data, and no later change would wake us.
                 let c = g.conn.channel(id)?;
                 if c.readable(stderr) == 0 {
