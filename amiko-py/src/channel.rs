@@ -17,6 +17,7 @@ pub struct Channel {
     inner: Arc<amiko::Channel>,
     /// Per stream (index 0 stdout, 1 stderr): output taken while `read_all` read the other stream to its end,
     /// read before what the channel still holds, and how many calls are reading the stream now.
+    /// Lock order: the connection's lock may be held when this one is taken, never the reverse.
     aside: std::sync::Mutex<[Aside; 2]>,
 }
 
@@ -200,7 +201,9 @@ impl Channel {
 
     /// Bytes of stdout (or stderr) buffered now.
     fn ready(&self, stderr: bool) -> usize {
-        self.aside()[stderr as usize].len() + self.inner.readable(stderr)
+        // Not under the aside lock: read_all takes that lock while it holds the connection's (never the reverse).
+        let aside = self.aside()[stderr as usize].len();
+        aside + self.inner.readable(stderr)
     }
 
     /// The exit status if it has arrived.

@@ -196,6 +196,46 @@ def test_reading_stdout_whole_does_not_stall_on_unread_stderr(client):
     assert stdout.channel.recv_exit_status() == 0
 
 
+# Run in a child process: if the locks behind these calls ever wait on each other again, the child hangs and is
+# killed, rather than the whole test session with it (one runtime thread serves every connection).
+POLL_WHILE_READING = """
+import sys, threading, amiko
+port, user, password, known_hosts = sys.argv[1:5]
+c = amiko.SSHClient()
+c.load_host_keys(known_hosts)
+c.connect("127.0.0.1", port=int(port), username=user, password=password, look_for_keys=False, allow_agent=False)
+expected = "".join("{}\\n".format(i) for i in range(1, 2600001)).encode()
+_, stdout, stderr = c.exec_command("seq 1 2600000 >&2; seq 1 2600000")
+done = threading.Event()
+
+def poll():
+    while not done.is_set():
+        stderr.channel.recv_stderr_ready()
+        stdout.channel.recv_ready()
+
+pollers = [threading.Thread(target=poll) for _ in range(2)]
+for t in pollers:
+    t.start()
+out = stdout.read()
+done.set()
+for t in pollers:
+    t.join()
+assert out == expected
+assert stderr.read() == expected
+print("ok")
+"""
+
+
+def test_polling_readiness_while_another_thread_reads_to_the_end(sshd):
+    # recv_ready()/recv_stderr_ready() in loops beside stdout.read(), which sets stderr aside: neither may wait on
+    # a lock the other holds.
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", POLL_WHILE_READING, str(sshd.port), sshd.user, sshd.password,
+                        sshd.known_hosts], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
 def test_two_threads_reading_stdout_and_stderr_get_every_byte_in_order(client):
     # The pattern Paramiko users take against that stall: a thread per stream. read() on one stream must not take
     # the other's bytes away from the thread reading it, with recv() or with read().
