@@ -413,7 +413,10 @@ impl Channel {
         let id = self.id;
         self.shared()
             .wait(|g: &mut Inner| loop {
-                if let Some(aside) = aside.as_mut() {
+                if let Some(aside) = aside
+                    .as_mut()
+                    .filter(|_| g.conn.channel(id).is_some_and(|c| c.readable(!stderr) > 0))
+                {
                     let r = g.conn.channel_consume_with(id, !stderr, |a, b| aside(a, b));
                     if let Err(e) = r {
                         return Some(Err(proto(e)));
