@@ -246,11 +246,12 @@ impl Channel {
     fn read_all<'py>(&self, py: Python<'py>, stderr: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let _reading = self.reading(stderr);
         let ch = self.inner.clone();
-        let chunks = wait(py, timeout, async move {
-            let mut chunks = crate::bigbuf::Chunks::default();
+        let out = crate::bigbuf::Output::new(py)?;
+        let out = wait(py, timeout, async move {
+            let mut out = out;
             // Straight into `aside`, so what is taken stays readable even if this read fails; left in the channel
             // while someone else reads that stream.
-            let other = |a: &[u8], b: &[u8]| {
+            let mut other = |a: &[u8], b: &[u8]| {
                 let mut aside = self.aside();
                 let other = &mut aside[!stderr as usize];
                 if other.readers > 0 {
@@ -260,13 +261,20 @@ impl Channel {
                 other.push(b);
                 a.len() + b.len()
             };
-            ch.read_stream_setting_aside(stderr, |data| chunks.extend(data), other)
-                .await?;
-            Ok(chunks)
-        })?;
+            while !ch
+                .read_stream_setting_aside(stderr, |data| out.extend(data), &mut other)
+                .await?
+            {
+                // The output asked for room, which takes the GIL: only now that the connection is not locked.
+                if let Err(e) = out.make_room() {
+                    return Ok(Err(e));
+                }
+            }
+            Ok(Ok(out))
+        })??;
         // What was set aside of this stream comes first; taken only now, so a failed read leaves it in place.
         let mut aside = self.aside();
-        chunks.into_bytes(py, aside[stderr as usize].take(usize::MAX))
+        out.into_bytes(py, aside[stderr as usize].take(usize::MAX))
     }
 
     /// Sends what the window allows now (at least one byte); returns how many bytes went.

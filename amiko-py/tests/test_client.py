@@ -179,10 +179,20 @@ def test_large_output_is_read_whole(client):
 
 
 def test_large_varied_output_arrives_whole_and_in_order(client):
-    # About 20 MB of distinct lines: read() gathers it in growing chunks (1, 2, 4, 8 MiB...) and copies them into
-    # one bytes object, so a chunk lost, repeated or out of order changes the result.
+    # About 20 MB of distinct lines: read() writes them into a bytes object that grows as it fills (or gathers
+    # them in chunks, where it cannot grow), so a piece lost, repeated or out of order changes the result.
     expected = "".join("{}\n".format(i) for i in range(1, 2600001)).encode()
     _, stdout, _ = client.exec_command("seq 1 2600000")
+    assert stdout.read() == expected
+
+
+def test_output_waiting_whole_before_read_arrives_whole(client):
+    # About 5 MB, all buffered in the channel before read() starts (it fits the 8 MiB window, and the exit status
+    # comes after it): read() is handed more at once than its first room of 64 KiB, and keeps the excess aside
+    # until it has grown; losing or misplacing that excess changes the result.
+    expected = "".join("{}\n".format(i) for i in range(1, 700001)).encode()
+    _, stdout, _ = client.exec_command("seq 1 700000")
+    assert stdout.channel.recv_exit_status() == 0
     assert stdout.read() == expected
 
 
@@ -233,6 +243,34 @@ def test_polling_readiness_while_another_thread_reads_to_the_end(sshd):
     import sys
     r = subprocess.run([sys.executable, "-c", POLL_WHILE_READING, str(sshd.port), sshd.user, sshd.password,
                         sshd.known_hosts], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+
+
+# The same whole reads where bytes objects cannot grow in place (as on an interpreter without CPython's
+# _PyBytes_Resize): the output is gathered in chunks and copied once. Forced in a child process by the variable.
+READS_IN_CHUNKS = """
+import sys, amiko
+port, user, password, known_hosts = sys.argv[1:5]
+c = amiko.SSHClient()
+c.load_host_keys(known_hosts)
+c.connect("127.0.0.1", port=int(port), username=user, password=password, look_for_keys=False, allow_agent=False)
+expected = "".join("{}\\n".format(i) for i in range(1, 2600001)).encode()
+_, stdout, stderr = c.exec_command("seq 1 2600000 >&2; seq 1 2600000; echo end >&2")
+assert stdout.read() == expected
+assert stderr.read() == expected + b"end\\n"
+_, stdout, _ = c.exec_command("printf x")
+assert stdout.read() == b"x"
+print("ok")
+"""
+
+
+def test_whole_reads_gathered_in_chunks_arrive_whole_and_in_order(sshd):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, AMIKO_PY_BYTES_IN_CHUNKS="1")
+    r = subprocess.run([sys.executable, "-c", READS_IN_CHUNKS, str(sshd.port), sshd.user, sshd.password,
+                        sshd.known_hosts], capture_output=True, text=True, timeout=120, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 

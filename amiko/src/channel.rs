@@ -1,5 +1,6 @@
 //! Async channels: requests, streaming data both ways (AsyncRead/AsyncWrite), EOF, close and exit status.
 
+use std::ops::ControlFlow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -386,30 +387,40 @@ impl Channel {
     }
 
     /// Reads one stream to its end, handing each piece to `sink` as it arrives (no intermediate buffer).
-    pub async fn read_stream_with(&self, stderr: bool, sink: impl FnMut(&[u8])) -> Result<()> {
-        self.read_stream_inner(stderr, sink, None::<fn(&[u8], &[u8]) -> usize>)
+    pub async fn read_stream_with(&self, stderr: bool, mut sink: impl FnMut(&[u8])) -> Result<()> {
+        let go_on = |data: &[u8]| {
+            sink(data);
+            ControlFlow::Continue(())
+        };
+        self.read_stream_inner(stderr, go_on, None::<fn(&[u8], &[u8]) -> usize>)
             .await
+            .map(drop)
     }
 
     /// [`Channel::read_stream_with`] that also offers the other stream's output, as it arrives, to `aside`: it
     /// gets the buffered bytes as two slices and returns how many it took (0 to leave them, say while another
     /// reader has that stream). Taking them keeps the command from stalling on a full window while only one
     /// stream is read; what `aside` keeps is then as bounded as the output the caller asked to read whole.
+    ///
+    /// `sink` and `aside` run under the connection's lock, so they must not wait on anything that could wait
+    /// for the connection. `sink` takes every byte it is handed; by returning [`ControlFlow::Break`] it makes
+    /// the read return `Ok(false)` then (to prepare more room, say), and a next call goes on where this one
+    /// stopped. `Ok(true)` means the stream has ended.
     pub async fn read_stream_setting_aside(
         &self,
         stderr: bool,
-        sink: impl FnMut(&[u8]),
+        sink: impl FnMut(&[u8]) -> ControlFlow<()>,
         aside: impl FnMut(&[u8], &[u8]) -> usize,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         self.read_stream_inner(stderr, sink, Some(aside)).await
     }
 
     async fn read_stream_inner(
         &self,
         stderr: bool,
-        mut sink: impl FnMut(&[u8]),
+        mut sink: impl FnMut(&[u8]) -> ControlFlow<()>,
         mut aside: Option<impl FnMut(&[u8], &[u8]) -> usize>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let id = self.id;
         self.shared()
             .wait(|g: &mut Inner| loop {
@@ -426,15 +437,19 @@ impl Channel {
                 let c = g.conn.channel(id)?;
                 if c.readable(stderr) == 0 {
                     let done = c.eof_received || c.state == ChannelState::Closed;
-                    return done.then_some(Ok(()));
+                    return done.then_some(Ok(true));
                 }
+                let mut pause = false;
                 let r = g.conn.channel_consume_with(id, stderr, |a, b| {
-                    sink(a);
-                    sink(b);
+                    pause |= sink(a).is_break();
+                    pause |= sink(b).is_break();
                     a.len() + b.len()
                 });
                 if let Err(e) = r {
                     return Some(Err(proto(e)));
+                }
+                if pause {
+                    return Some(Ok(false));
                 }
             })
             .await
