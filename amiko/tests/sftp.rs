@@ -181,34 +181,63 @@ async fn every_operation_and_errors() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Resuming options, and the lowest progress the transfer reports (above where it started).
+fn resuming() -> (TransferOptions, Arc<std::sync::atomic::AtomicU64>) {
+    let lowest = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
+    let l = lowest.clone();
+    let opts = TransferOptions {
+        resume: true,
+        progress: Some(Arc::new(move |done, _| {
+            l.fetch_min(done, std::sync::atomic::Ordering::Relaxed);
+        })),
+        ..Default::default()
+    };
+    (opts, lowest)
+}
+
+/// `content` with its bytes from `at` for `len` zeroed: the hole a cut transfer may leave.
+fn holed(content: &[u8], at: usize, len: usize) -> Vec<u8> {
+    let mut v = content.to_vec();
+    v[at..at + len].fill(0);
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_continues_a_partial_download_and_upload() {
     let Some(sshd) = Sshd::start() else { return };
     let (_c, sftp) = sftp_to(&sshd).await;
     let dir = shared_dir("sftp-resume");
-    let content = data(3_000_000, 3);
+    let content = data(24_000_000, 3);
     let remote = dir.join("r");
     std::fs::write(&remote, &content).unwrap();
-    // A partial download left behind: first 1 MB.
+    // A partial download left behind: the first 20 MB. It goes on from 8 MiB before that end, not from 0.
     let local = dir.join("l");
-    std::fs::write(dir.join("l.amiko-part"), &content[..1_000_000]).unwrap();
-    let opts = TransferOptions {
-        resume: true,
-        ..Default::default()
-    };
+    std::fs::write(dir.join("l.amiko-part"), &content[..20_000_000]).unwrap();
+    let (opts, lowest) = resuming();
     sftp.get(&remote.display().to_string(), &local, &opts).await.unwrap();
     assert_eq!(sha(&std::fs::read(&local).unwrap()), sha(&content));
+    let from = lowest.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (11_000_000..20_000_000).contains(&from),
+        "resumed, from about 11.6 MB: {from}"
+    );
     // A partial upload (atomic: the temporary name) is continued the same way.
     let up = dir.join("u");
-    std::fs::write(dir.join(".u.amiko-part"), &content[..2_000_000]).unwrap();
+    std::fs::write(dir.join(".u.amiko-part"), &content[..20_000_000]).unwrap();
     Command::new("chmod")
         .arg("666")
         .arg(dir.join(".u.amiko-part"))
         .status()
         .unwrap();
+    let (opts, lowest) = resuming();
     sftp.put(&remote, &up.display().to_string(), &opts).await.unwrap();
     assert_eq!(sha(&std::fs::read(&up).unwrap()), sha(&content));
     assert!(!dir.join(".u.amiko-part").exists());
+    let from = lowest.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (11_000_000..20_000_000).contains(&from),
+        "resumed, from about 11.6 MB: {from}"
+    );
     // A partial file that does not match is started over, not trusted.
     std::fs::write(dir.join("l2.amiko-part"), vec![0xffu8; 500_000]).unwrap();
     sftp.get(&remote.display().to_string(), &dir.join("l2"), &opts)
@@ -218,14 +247,51 @@ async fn resume_continues_a_partial_download_and_upload() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// Cuts the connection once `part` holds 8 MiB; the transfer `job` must then fail.
+/// A transfer cut off may leave holes near the end of its partial file (writes that landed out of order: a
+/// server running requests at once, or our download killed before it cut its file back), with the last bytes
+/// right. Resuming must not trust those: the result is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_mends_holes_near_the_end_of_a_partial_file() {
+    let Some(sshd) = Sshd::start() else { return };
+    let (_c, sftp) = sftp_to(&sshd).await;
+    let dir = shared_dir("sftp-resume-holes");
+    let content = data(24_000_000, 4);
+    let remote = dir.join("r");
+    std::fs::write(&remote, &content).unwrap();
+    // 20 MB with a 1 MB hole 3 MB before the end: its last 64 KiB match.
+    let partial = holed(&content[..20_000_000], 17_000_000, 1_000_000);
+    std::fs::write(dir.join("l.amiko-part"), &partial).unwrap();
+    let local = dir.join("l");
+    sftp.get(&remote.display().to_string(), &local, &resuming().0)
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read(&local).unwrap() == content,
+        "the download's hole was mended"
+    );
+    let up = dir.join("u");
+    std::fs::write(dir.join(".u.amiko-part"), &partial).unwrap();
+    Command::new("chmod")
+        .arg("666")
+        .arg(dir.join(".u.amiko-part"))
+        .status()
+        .unwrap();
+    sftp.put(&remote, &up.display().to_string(), &resuming().0)
+        .await
+        .unwrap();
+    assert!(std::fs::read(&up).unwrap() == content, "the upload's hole was mended");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Cuts the connection once `part` holds 24 MiB (so that a resume, 8 MiB back, still skips some); the transfer
+/// `job` must then fail.
 async fn cut_once_part_grows(
     part: &std::path::Path,
     client: &Client,
     job: tokio::task::JoinHandle<amiko::Result<u64>>,
 ) {
-    for _ in 0..2000 {
-        if std::fs::metadata(part).map(|m| m.len() > 8 << 20).unwrap_or(false) {
+    for _ in 0..5000 {
+        if std::fs::metadata(part).map(|m| m.len() > 24 << 20).unwrap_or(false) {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -267,12 +333,11 @@ async fn an_interrupted_download_resumes_to_identical_bytes() {
     assert!(!local.exists(), "no target from a cut download");
     assert_clean_prefix(&part, &content);
     let (_c, sftp) = sftp_to(&sshd).await;
-    let opts = TransferOptions {
-        resume: true,
-        ..Default::default()
-    };
+    let (opts, lowest) = resuming();
     sftp.get(&remote, &local, &opts).await.unwrap();
     assert_eq!(sha(&std::fs::read(&local).unwrap()), sha(&content));
+    let from = lowest.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(from > 8 << 20, "resumed, not started over: {from}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -296,12 +361,11 @@ async fn an_interrupted_upload_resumes_to_identical_bytes() {
     assert!(!dir.join("u").exists(), "no target from a cut upload");
     assert_clean_prefix(&part, &content);
     let (_c, sftp) = sftp_to(&sshd).await;
-    let opts = TransferOptions {
-        resume: true,
-        ..Default::default()
-    };
+    let (opts, lowest) = resuming();
     sftp.put(&local, &remote, &opts).await.unwrap();
     assert_eq!(sha(&std::fs::read(dir.join("u")).unwrap()), sha(&content));
+    let from = lowest.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(from > 8 << 20, "resumed, not started over: {from}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -729,5 +793,162 @@ async fn a_read_reply_longer_than_asked_is_an_error() {
         .to_string();
     assert!(err.contains("bytes for a read of"), "{err}");
     assert!(!local.exists(), "no target from a failed download");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// An SFTP server that holds back its reply to the first READ or WRITE (offset 0) until the client has gone quiet
+/// for 300 ms, answering every other request at once, as a server running requests at once may; it records how
+/// far the client asked while that first one was pending. Files read are 32 MiB of `(offset % 251)`.
+struct SlowFirstSftp {
+    /// The end of the furthest READ or WRITE asked for while the first was held back.
+    furthest: Arc<std::sync::atomic::AtomicU64>,
+}
+
+const SLOW_FIRST_SIZE: u64 = 32 << 20;
+
+impl amiko::server::Handler for SlowFirstSftp {
+    fn auth_password(&self, _: &str, password: &str) -> amiko::server::AuthDecision {
+        if password == "pw" {
+            amiko::server::AuthDecision::Accept
+        } else {
+            amiko::server::AuthDecision::Reject
+        }
+    }
+
+    fn subsystem(&self, _: &amiko::server::SessionInfo, name: &str, channel: amiko::Channel) -> bool {
+        name == "sftp" && {
+            tokio::spawn(slow_first_sftp(channel, self.furthest.clone()));
+            true
+        }
+    }
+}
+
+async fn slow_first_sftp(ch: amiko::Channel, furthest: Arc<std::sync::atomic::AtomicU64>) {
+    use amiko_proto::sftp::{Attrs, FrameReader, Request, Response};
+    let (mut fr, mut buf) = (FrameReader::default(), vec![0u8; 64 * 1024]);
+    let pattern: Vec<u8> = (0..(2 << 20) as u64).map(|i| (i % 251) as u8).collect();
+    let ok = |id| Response::Status {
+        id,
+        code: 0,
+        message: String::new(),
+    };
+    // The held-back reply (encoded), and whether the first request has come yet.
+    let (mut held, mut first_seen) = (None::<Vec<u8>>, false);
+    loop {
+        let mut out = Vec::new();
+        match fr.next_frame() {
+            Ok(Some(frame)) => {
+                let req = Request::decode(frame);
+                let (offset, len) = match &req {
+                    Ok(Request::Read { offset, len, .. }) => (*offset, *len as u64),
+                    Ok(Request::Write { offset, data, .. }) => (*offset, data.len() as u64),
+                    _ => (u64::MAX, 0),
+                };
+                if matches!(req, Ok(Request::Open { .. })) {
+                    // Each file's first READ or WRITE is the one held back.
+                    first_seen = false;
+                }
+                match req {
+                    Ok(Request::Init { .. }) => Response::Version {
+                        version: 3,
+                        extensions: vec![],
+                    },
+                    Ok(Request::Stat { id, .. } | Request::Lstat { id, .. } | Request::Fstat { id, .. }) => {
+                        Response::Attrs {
+                            id,
+                            attrs: Attrs {
+                                size: Some(SLOW_FIRST_SIZE),
+                                permissions: Some(0o100644),
+                                ..Default::default()
+                            },
+                        }
+                    }
+                    Ok(Request::Open { id, .. }) => Response::Handle { id, handle: b"h" },
+                    Ok(Request::Read { id, offset, len, .. }) => {
+                        let at = (offset % 251) as usize;
+                        let n = (len as u64).min(SLOW_FIRST_SIZE.saturating_sub(offset)) as usize;
+                        Response::Data {
+                            id,
+                            data: &pattern[at..at + n],
+                        }
+                    }
+                    Ok(Request::Write { id, .. } | Request::Close { id, .. } | Request::Setstat { id, .. }) => ok(id),
+                    _ => return,
+                }
+                .encode(&mut out);
+                if offset != u64::MAX {
+                    if !first_seen && offset == 0 {
+                        first_seen = true;
+                        held = Some(std::mem::take(&mut out));
+                    } else if held.is_some() {
+                        furthest.fetch_max(offset + len, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+            Ok(None) => {
+                let quiet = std::time::Duration::from_millis(300);
+                let read = match held {
+                    Some(_) => tokio::time::timeout(quiet, ch.read(&mut buf)).await,
+                    None => Ok(ch.read(&mut buf).await),
+                };
+                match read {
+                    Err(_) => out = held.take().unwrap_or_default(),
+                    Ok(Ok(0) | Err(_)) => return,
+                    Ok(Ok(n)) => fr.push(&buf[..n]),
+                }
+            }
+            Err(_) => return,
+        }
+        if !out.is_empty() && ch.write_all_data(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// However many requests may be in flight, none goes further than 8 MiB past the lowest one still unanswered: so
+/// a transfer cut off leaves holes only within 8 MiB of its partial file's end, which is what `resume` goes back
+/// over. Checked both ways against a server that answers the first request last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_stay_within_8_mib_of_the_lowest_unanswered() {
+    let dir = common::temp_dir("sftp-slow-first");
+    let kh = dir.join("kh");
+    let furthest = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let server = common::InProcessServer::start(
+        amiko::server::ServerConfig::new(vec![amiko::PrivateKey::generate_ed25519().unwrap()]),
+        Arc::new(SlowFirstSftp {
+            furthest: furthest.clone(),
+        }),
+        Some(&kh),
+    );
+    let mut c = ClientConfig::new("u");
+    c.host_keys.files = vec![kh];
+    c.password = Some("pw".into());
+    let client = Client::connect("127.0.0.1", server.port, c).await.unwrap();
+    let sftp = Sftp::new(&client).await.unwrap();
+    // 2000 reads of 32 KiB could cover the whole 32 MiB at once.
+    let opts = TransferOptions {
+        in_flight: 2000,
+        atomic: false,
+        preserve: false,
+        ..Default::default()
+    };
+    let local = dir.join("got");
+    sftp.get("/f", &local, &opts).await.unwrap();
+    let got = std::fs::read(&local).unwrap();
+    assert!(
+        got.len() as u64 == SLOW_FIRST_SIZE && got.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8),
+        "the download is whole"
+    );
+    let far = furthest.swap(0, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (1..=8 << 20).contains(&far),
+        "reads went up to {far} with the first one unanswered"
+    );
+    sftp.put(&local, "/up", &opts).await.unwrap();
+    let far = furthest.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (1..=8 << 20).contains(&far),
+        "writes went up to {far} with the first one unanswered"
+    );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -48,6 +48,31 @@ fn io(ctx: &str, e: std::io::Error) -> Error {
 
 /// Bytes compared at the end of a partial file before resuming from it.
 const RESUME_CHECK: u64 = 64 * 1024;
+/// How far past the lowest byte still in flight a transfer may ask for (get) or send (put). Requests are made in
+/// offset order, but replies and writes may land in any order (a server may run requests at once; our download
+/// writes in arrival order), so a transfer cut off at any moment leaves a partial file complete up to (its size -
+/// this) and perhaps holed after; `resume` goes back this far. It is the channel window we grant by default, so
+/// it does not hold a download back.
+const REORDER_WINDOW: u64 = 8 << 20;
+
+/// Where a resumed transfer may start, given the partial file's size: [`REORDER_WINDOW`] back from its end (the
+/// bytes before that are whole, see there), once the [`RESUME_CHECK`] bytes before that point have matched.
+fn resume_point(have: u64) -> (u64, u64) {
+    let start = have.saturating_sub(REORDER_WINDOW);
+    (start, start.min(RESUME_CHECK))
+}
+
+/// Offsets in flight, to keep new requests within [`REORDER_WINDOW`] of the lowest.
+#[derive(Default)]
+struct InFlight(std::collections::BTreeSet<u64>);
+
+impl InFlight {
+    /// Whether `len` bytes at `off` (the next in offset order) may go now.
+    fn allows(&self, off: u64, len: u64) -> bool {
+        let lowest = self.0.first().copied().unwrap_or(off);
+        off + len <= lowest + REORDER_WINDOW
+    }
+}
 /// Downloaded chunks waiting for the file writer (each up to the server's read limit, 255 KiB at most).
 const WRITE_QUEUE: usize = 16;
 
@@ -91,7 +116,8 @@ fn part_name(target: &str) -> String {
 
 impl Sftp {
     /// Downloads `remote` to `local`. The data goes to `local` + ".amiko-part" and is renamed at the end; with
-    /// `resume`, an existing part file whose last 64 KiB match the remote file is continued.
+    /// `resume`, an existing part file is continued from 8 MiB before its end (a cut transfer may leave holes
+    /// after that point) once the 64 KiB before that point match the remote file.
     pub async fn get(&self, remote: &str, local: &Path, opts: &TransferOptions) -> Result<u64> {
         let attrs = self.stat(remote).await?;
         if attrs.is_dir() {
@@ -113,15 +139,14 @@ impl Sftp {
         let mut start = 0u64;
         if opts.resume {
             if let Ok(m) = std::fs::metadata(&part) {
-                let have = m.len().min(total);
-                let check = have.min(RESUME_CHECK);
+                let (at, check) = resume_point(m.len().min(total));
                 let mut mine = vec![0u8; check as usize];
                 let f = std::fs::File::open(&part).map_err(|e| io("opening the partial file", e))?;
-                f.read_exact_at(&mut mine, have - check)
+                f.read_exact_at(&mut mine, at - check)
                     .map_err(|e| io("reading the partial file", e))?;
-                let theirs = self.read_exact_at(&handle, have - check, check as usize).await?;
+                let theirs = self.read_exact_at(&handle, at - check, check as usize).await?;
                 if theirs == mine {
-                    start = have;
+                    start = at;
                 }
             }
         }
@@ -147,9 +172,9 @@ impl Sftp {
                 written.add(off, data.len() as u64);
             }
             if written.end < total {
-                // Stopped early. Replies land out of order, so the file may have holes before its last byte, and
-                // `--resume` trusts everything up to the end once the last 64 KiB match: cut it back to the part
-                // that is complete from the start.
+                // Stopped early. Replies land out of order, so the file may have holes before its last byte:
+                // cut it back to the part that is complete from the start. (If we are killed before this, the
+                // holes are within REORDER_WINDOW of the end, which `--resume` fetches again.)
                 let _ = file.set_len(written.end);
             }
             r.map(|()| file)
@@ -158,19 +183,25 @@ impl Sftp {
         let mut next = start;
         let mut done = start;
         let mut tasks: JoinSet<Result<(u64, Vec<u8>)>> = JoinSet::new();
-        let spawn = |tasks: &mut JoinSet<Result<(u64, Vec<u8>)>>, off: u64, len: u64| {
+        let mut in_flight = InFlight::default();
+        let spawn = |tasks: &mut JoinSet<Result<(u64, Vec<u8>)>>, in_flight: &mut InFlight, off: u64, len: u64| {
             let (s, h) = (self.clone(), handle.clone());
+            in_flight.0.insert(off);
             tasks.spawn(async move { Ok((off, s.read(&h, off, len as u32).await?)) });
         };
         let result: Result<()> = async {
             loop {
                 while tasks.len() < opts.in_flight.max(1) && next < total {
                     let len = chunk.min(total - next);
-                    spawn(&mut tasks, next, len);
+                    if !in_flight.allows(next, len) {
+                        break;
+                    }
+                    spawn(&mut tasks, &mut in_flight, next, len);
                     next += len;
                 }
                 let Some(joined) = tasks.join_next().await else { break };
                 let (off, data) = joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
+                in_flight.0.remove(&off);
                 if data.is_empty() {
                     return Err(Error::Channel(format!(
                         "{remote} shrank during the transfer (EOF at {off})"
@@ -185,7 +216,7 @@ impl Sftp {
                 // A short read: ask for the rest of that range.
                 let want = chunk.min(total - off);
                 if got < want {
-                    spawn(&mut tasks, off + got, want - got);
+                    spawn(&mut tasks, &mut in_flight, off + got, want - got);
                 }
                 if let Some(p) = &opts.progress {
                     p(done, total);
@@ -223,7 +254,8 @@ impl Sftp {
     }
 
     /// Uploads `local` to `remote`: to a temporary name then renamed over `remote` (atomic), or in place. With
-    /// `resume`, a partial upload whose last 64 KiB match the local file is continued.
+    /// `resume`, a partial upload is continued from 8 MiB before its end (a server that runs writes at once may
+    /// leave holes after that point when cut off) once the 64 KiB before that point match the local file.
     pub async fn put(&self, local: &Path, remote: &str, opts: &TransferOptions) -> Result<u64> {
         let file = std::fs::File::open(local).map_err(|e| io(&format!("opening {}", local.display()), e))?;
         let meta = file.metadata().map_err(|e| io("stat of the local file", e))?;
@@ -236,16 +268,15 @@ impl Sftp {
         let mut start = 0;
         if opts.resume {
             if let Ok(a) = self.stat(&target).await {
-                let have = a.size.unwrap_or(0).min(total);
-                let check = have.min(RESUME_CHECK);
+                let (at, check) = resume_point(a.size.unwrap_or(0).min(total));
                 let h = self.open_read(&target).await?;
-                let theirs = self.read_exact_at(&h, have - check, check as usize).await;
+                let theirs = self.read_exact_at(&h, at - check, check as usize).await;
                 let _ = self.close(&h).await;
                 let mut mine = vec![0u8; check as usize];
-                file.read_exact_at(&mut mine, have - check)
+                file.read_exact_at(&mut mine, at - check)
                     .map_err(|e| io("reading the local file", e))?;
                 if theirs? == mine {
-                    start = have;
+                    start = at;
                 }
             }
         }
@@ -259,11 +290,15 @@ impl Sftp {
         let chunk = self.limits().1 as u64;
         let mut next = start;
         let mut done = start;
-        let mut tasks: JoinSet<Result<u64>> = JoinSet::new();
+        let mut tasks: JoinSet<Result<(u64, u64)>> = JoinSet::new();
+        let mut in_flight = InFlight::default();
         let result: Result<()> = async {
             loop {
                 while tasks.len() < opts.in_flight.max(1) && next < total {
                     let len = chunk.min(total - next);
+                    if !in_flight.allows(next, len) {
+                        break;
+                    }
                     let off = next;
                     let f = file.clone();
                     let data = tokio::task::spawn_blocking(move || {
@@ -275,13 +310,17 @@ impl Sftp {
                     .map_err(|e| io("reading the local file", e))?;
                     // Sent here, in offset order, and only the replies awaited in tasks: a server that handles
                     // requests in order (as OpenSSH's does) then holds the file's first bytes with no holes if we
-                    // are cut off, which `--resume` relies on (it checks only the last 64 KiB).
+                    // are cut off; one that runs them at once may leave holes, but only within REORDER_WINDOW of
+                    // the end, which `--resume` sends again.
                     let reply = self.send_write(&handle, off, &data).await?;
-                    tasks.spawn(async move { reply.await.map(|_| len) });
+                    in_flight.0.insert(off);
+                    tasks.spawn(async move { reply.await.map(|_| (off, len)) });
                     next += len;
                 }
                 let Some(joined) = tasks.join_next().await else { break };
-                done += joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
+                let (off, len) = joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
+                in_flight.0.remove(&off);
+                done += len;
                 if let Some(p) = &opts.progress {
                     p(done, total);
                 }
