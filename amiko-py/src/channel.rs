@@ -15,39 +15,9 @@ const MAX_RECV: usize = 4 << 20;
 #[pyclass(frozen, module = "amiko._native")]
 pub struct Channel {
     inner: Arc<amiko::Channel>,
-    /// Per stream (index 0 stdout, 1 stderr): output taken while `read_all` read the other stream to its end,
-    /// read before what the channel still holds, and how many calls are reading the stream now.
-    /// Lock order: the connection's lock may be held when this one is taken, never the reverse.
-    aside: std::sync::Mutex<[Aside; 2]>,
-}
-
-/// Bytes set aside, read from the front, and the stream's readers at work.
-#[derive(Default)]
-struct Aside {
-    data: Vec<u8>,
-    start: usize,
-    readers: usize,
-}
-
-impl Aside {
-    fn len(&self) -> usize {
-        self.data.len() - self.start
-    }
-
-    fn push(&mut self, more: &[u8]) {
-        if self.start == self.data.len() {
-            self.data.clear();
-            self.start = 0;
-        }
-        self.data.extend_from_slice(more);
-    }
-
-    /// Takes up to `n` bytes from the front.
-    fn take(&mut self, n: usize) -> &[u8] {
-        let from = self.start;
-        self.start += n.min(self.len());
-        &self.data[from..self.start]
-    }
+    /// Output taken while `read_all` read the other stream to its end, read before what the channel still holds,
+    /// and each stream's readers at work.
+    aside: amiko::SetAside,
 }
 
 impl Channel {
@@ -56,17 +26,6 @@ impl Channel {
             inner: Arc::new(ch),
             aside: Default::default(),
         }
-    }
-
-    fn aside(&self) -> std::sync::MutexGuard<'_, [Aside; 2]> {
-        self.aside.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Counts a reader of one stream until dropped: while it reads, `read_all` on the other stream leaves this
-    /// one alone (a thread reading stderr while another reads stdout gets every byte, in order).
-    fn reading(&self, stderr: bool) -> Reading<'_> {
-        self.aside()[stderr as usize].readers += 1;
-        Reading { ch: self, stderr }
     }
 
     pub(crate) fn shared(&self) -> Arc<amiko::Channel> {
@@ -78,18 +37,6 @@ impl Channel {
             return Err(to_py(amiko::Error::Proto(amiko::proto::Error::ChannelClosed)));
         }
         Ok(())
-    }
-}
-
-/// One reader of one stream, counted while it lives.
-struct Reading<'a> {
-    ch: &'a Channel,
-    stderr: bool,
-}
-
-impl Drop for Reading<'_> {
-    fn drop(&mut self) {
-        self.ch.aside()[self.stderr as usize].readers -= 1;
     }
 }
 
@@ -202,7 +149,7 @@ impl Channel {
     /// Bytes of stdout (or stderr) buffered now.
     fn ready(&self, stderr: bool) -> usize {
         // Not under the aside lock: read_all takes that lock while it holds the connection's (never the reverse).
-        let aside = self.aside()[stderr as usize].len();
+        let aside = self.aside.buffered(stderr);
         aside + self.inner.readable(stderr)
     }
 
@@ -220,12 +167,12 @@ impl Channel {
         stderr: bool,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        let _reading = self.reading(stderr);
-        {
-            let mut aside = self.aside();
-            if aside[stderr as usize].len() > 0 {
-                return Ok(PyBytes::new(py, aside[stderr as usize].take(n)));
-            }
+        let _reading = self.aside.reading(stderr);
+        let aside = self
+            .aside
+            .take(stderr, n, |b| (!b.is_empty()).then(|| PyBytes::new(py, b)));
+        if let Some(b) = aside {
+            return Ok(b);
         }
         let mut buf = vec![0u8; n.min(MAX_RECV)];
         let ch = self.inner.clone();
@@ -244,23 +191,14 @@ impl Channel {
     /// later), so a command writing much to both cannot stall on a full window as it would under Paramiko.
     #[pyo3(signature = (stderr=false, timeout=None))]
     fn read_all<'py>(&self, py: Python<'py>, stderr: bool, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
-        let _reading = self.reading(stderr);
+        let _reading = self.aside.reading(stderr);
         let ch = self.inner.clone();
         let out = crate::bigbuf::Output::new(py)?;
         let out = wait(py, timeout, async move {
             let mut out = out;
             // Straight into `aside`, so what is taken stays readable even if this read fails; left in the channel
             // while someone else reads that stream.
-            let mut other = |a: &[u8], b: &[u8]| {
-                let mut aside = self.aside();
-                let other = &mut aside[!stderr as usize];
-                if other.readers > 0 {
-                    return 0;
-                }
-                other.push(a);
-                other.push(b);
-                a.len() + b.len()
-            };
+            let mut other = |a: &[u8], b: &[u8]| self.aside.offer(!stderr, a, b);
             while !ch
                 .read_stream_setting_aside(stderr, |data| out.extend(data), &mut other)
                 .await?
@@ -273,8 +211,7 @@ impl Channel {
             Ok(Ok(out))
         })??;
         // What was set aside of this stream comes first; taken only now, so a failed read leaves it in place.
-        let mut aside = self.aside();
-        out.into_bytes(py, aside[stderr as usize].take(usize::MAX))
+        self.aside.take(stderr, usize::MAX, |prefix| out.into_bytes(py, prefix))
     }
 
     /// Sends what the window allows now (at least one byte); returns how many bytes went.

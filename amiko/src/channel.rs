@@ -381,7 +381,8 @@ impl Channel {
 
     /// Reads one stream (stdout, or stderr if `stderr`) to its end, appending to `out`. The other stream is left
     /// buffered: if the command writes much to it without it being read, the window fills and the command stalls
-    /// (as in Paramiko); use [`Channel::read_to_end_both`] when both matter.
+    /// (as in Paramiko); use [`Channel::read_to_end_both`] when both matter, or
+    /// [`Channel::read_stream_setting_aside`] with a [`SetAside`](crate::SetAside).
     pub async fn read_stream_to_end(&self, stderr: bool, out: &mut Vec<u8>) -> Result<()> {
         self.read_stream_with(stderr, |data| out.extend_from_slice(data)).await
     }

@@ -23,6 +23,7 @@ mod forward;
 mod handshake;
 mod host_keys;
 pub mod server;
+pub mod set_aside;
 pub mod sftp;
 
 pub use amiko_proto as proto;
@@ -35,3 +36,4 @@ pub use error::{Error, Result};
 pub use forward::{ForwardedConnection, RemoteForward};
 pub use handshake::{AuthOutcome, Unauthenticated};
 pub use host_keys::{append_known_host, HostKeyCheck, HostKeyPolicy};
+pub use set_aside::SetAside;

@@ -214,3 +214,98 @@ fn open_sftp_with_paramiko_names_and_file_objects() {
     assert!(sftp.stat("renamed.bin").is_err());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Runs `f` in a thread and fails if it takes more than a minute (a stalled read would hang for ever).
+fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("finished within a minute (a stalled read never does)")
+}
+
+/// What `seq 1 n` prints.
+fn seq(n: u32) -> Vec<u8> {
+    (1..=n).map(|i| format!("{i}\n")).collect::<String>().into_bytes()
+}
+
+fn connected(sshd: &Sshd) -> std::sync::Arc<SSHClient> {
+    let mut client = SSHClient::new();
+    client.set_missing_host_key_policy(HostKeyPolicy::DangerouslyAcceptAny);
+    client.connect("127.0.0.1", options(sshd)).unwrap();
+    std::sync::Arc::new(client)
+}
+
+/// 20 MB to each stream, more than the 8 MiB window: reading stdout to its end takes stderr's output aside
+/// meanwhile (Paramiko's `stdout.read()` would wait for ever, the server blocked on the unread stderr), and stderr's
+/// own read then returns it all.
+#[test]
+fn reading_stdout_to_the_end_does_not_stall_on_unread_stderr() {
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connected(&sshd);
+    within_a_minute(move || {
+        let cmd = "seq 1 2600000 >&2; seq 1 2600000; echo end >&2";
+        let (_i, mut o, mut e) = client.exec_command(cmd).unwrap();
+        let mut out = Vec::new();
+        o.read_to_end(&mut out).unwrap();
+        assert!(out == seq(2_600_000), "stdout whole and in order");
+        assert!(e.channel().recv_stderr_ready(), "what was set aside counts as ready");
+        let mut err = Vec::new();
+        e.read_to_end(&mut err).unwrap();
+        assert!(
+            err == [seq(2_600_000), b"end\n".to_vec()].concat(),
+            "stderr whole and in order"
+        );
+        assert_eq!(o.channel().recv_exit_status().unwrap(), 0);
+    });
+}
+
+/// The usual way around that stall, a thread per stream, still gets every byte in order: a whole read of one
+/// stream leaves the other to the thread reading it (with `read_to_end` or with `recv_stderr`).
+#[test]
+fn two_threads_reading_stdout_and_stderr_get_every_byte_in_order() {
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connected(&sshd);
+    within_a_minute(move || {
+        for use_recv in [false, true] {
+            let (_i, mut o, mut e) = client.exec_command("seq 1 600000 >&2 & seq 1 600000; wait").unwrap();
+            let errors = std::thread::spawn(move || {
+                let mut err = Vec::new();
+                if use_recv {
+                    let ch = e.channel().clone();
+                    loop {
+                        let part = ch.recv_stderr(7000).unwrap();
+                        if part.is_empty() {
+                            break;
+                        }
+                        err.extend_from_slice(&part);
+                    }
+                } else {
+                    e.read_to_end(&mut err).unwrap();
+                }
+                err
+            });
+            let mut out = Vec::new();
+            o.read_to_end(&mut out).unwrap();
+            let err = errors.join().unwrap();
+            assert!(out == seq(600_000), "stdout whole and in order (recv: {use_recv})");
+            assert!(err == seq(600_000), "stderr whole and in order (recv: {use_recv})");
+        }
+    });
+}
+
+/// What the buffered reader already holds comes first in `read_to_end`/`read_to_string`.
+#[test]
+fn reading_to_the_end_after_a_line_keeps_what_was_buffered() {
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connected(&sshd);
+    let (_i, mut o, _e) = client.exec_command("echo first; echo second").unwrap();
+    o.channel().recv_exit_status().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut o, &mut line).unwrap();
+    assert_eq!(line, "first\n");
+    let mut rest = String::new();
+    o.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "second\n");
+}

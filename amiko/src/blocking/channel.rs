@@ -1,6 +1,7 @@
 //! Paramiko's Channel and the file objects of `exec_command`.
 
 use std::io::{self, BufRead, Read, Write};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -8,11 +9,15 @@ use amiko_proto::connection::PtyRequest;
 
 use super::block_on;
 use crate::error::{Error, Result};
+use crate::SetAside;
 
 /// A channel with Paramiko's method names. Clones share the channel.
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<crate::Channel>,
+    /// Output of one stream taken while the other was read whole (`read_to_end` on the command's stdout or
+    /// stderr), served before what the channel still holds.
+    aside: Arc<SetAside>,
     timeout: Option<Duration>,
 }
 
@@ -20,6 +25,7 @@ impl Channel {
     pub(crate) fn new(inner: crate::Channel) -> Self {
         Channel {
             inner: Arc::new(inner),
+            aside: Arc::default(),
             timeout: None,
         }
     }
@@ -65,12 +71,12 @@ impl Channel {
 
     /// Whether stdout data is ready (or the channel reached EOF, so `recv` will not block).
     pub fn recv_ready(&self) -> bool {
-        self.inner.readable(false) > 0
+        self.aside.buffered(false) + self.inner.readable(false) > 0
     }
 
     /// Whether stderr data is ready.
     pub fn recv_stderr_ready(&self) -> bool {
-        self.inner.readable(true) > 0
+        self.aside.buffered(true) + self.inner.readable(true) > 0
     }
 
     /// Whether the exit status has arrived.
@@ -99,7 +105,7 @@ impl Channel {
     /// Receives up to `n` bytes of stdout; empty at EOF.
     pub fn recv(&self, n: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; n];
-        let got = self.timed(self.inner.read(&mut buf))?;
+        let got = self.read_some(false, &mut buf)?;
         buf.truncate(got);
         Ok(buf)
     }
@@ -107,9 +113,41 @@ impl Channel {
     /// Receives up to `n` bytes of stderr; empty at EOF.
     pub fn recv_stderr(&self, n: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; n];
-        let got = self.timed(self.inner.read_stderr(&mut buf))?;
+        let got = self.read_some(true, &mut buf)?;
         buf.truncate(got);
         Ok(buf)
+    }
+
+    /// Reads what is there of stdout (or stderr), bytes set aside first; waits for some; 0 at EOF.
+    fn read_some(&self, stderr: bool, buf: &mut [u8]) -> Result<usize> {
+        let _reading = self.aside.reading(stderr);
+        let n = self.aside.take(stderr, buf.len(), |b| {
+            buf[..b.len()].copy_from_slice(b);
+            b.len()
+        });
+        if n > 0 || buf.is_empty() {
+            return Ok(n);
+        }
+        if stderr {
+            self.timed(self.inner.read_stderr(buf))
+        } else {
+            self.timed(self.inner.read(buf))
+        }
+    }
+
+    /// Reads stdout (or stderr) to its end, appending to `out`. The other stream's output is set aside meanwhile,
+    /// unless something else is reading it, so a command writing much to both cannot stall on a full window (as
+    /// Paramiko's `stdout.read()` would).
+    fn read_whole(&self, stderr: bool, out: &mut Vec<u8>) -> Result<()> {
+        let _reading = self.aside.reading(stderr);
+        self.aside.take(stderr, usize::MAX, |b| out.extend_from_slice(b));
+        let sink = |d: &[u8]| {
+            out.extend_from_slice(d);
+            ControlFlow::Continue(())
+        };
+        let other = |a: &[u8], b: &[u8]| self.aside.offer(!stderr, a, b);
+        self.timed(self.inner.read_stream_setting_aside(stderr, sink, other))
+            .map(drop)
     }
 
     /// Sends data; returns how many bytes went (at least one).
@@ -169,14 +207,7 @@ impl Reader {
 
 impl Read for Reader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let f = async {
-            if self.stderr {
-                self.ch.inner.read_stderr(buf).await
-            } else {
-                self.ch.inner.read(buf).await
-            }
-        };
-        self.ch.timed(f).map_err(Into::into)
+        self.ch.read_some(self.stderr, buf).map_err(Into::into)
     }
 }
 
@@ -223,9 +254,31 @@ macro_rules! reader_methods {
             }
         }
 
+        /// `read_to_end` and `read_to_string` read the stream whole as Paramiko's `read()` does, but set the
+        /// other stream's output aside meanwhile (unless something reads it), so they cannot stall when the
+        /// command writes much to both; plain `read` calls leave the other stream in the channel.
         impl Read for $t {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 self.0.read(buf)
+            }
+
+            fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+                let start = buf.len();
+                // What the BufReader holds came first.
+                buf.extend_from_slice(self.0.buffer());
+                self.0.consume(self.0.buffer().len());
+                let r = self.0.get_ref();
+                r.ch.read_whole(r.stderr, buf)?;
+                Ok(buf.len() - start)
+            }
+
+            fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+                let mut bytes = Vec::new();
+                self.read_to_end(&mut bytes)?;
+                let s = String::from_utf8(bytes)
+                    .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8"))?;
+                buf.push_str(&s);
+                Ok(s.len())
             }
         }
 
