@@ -201,24 +201,49 @@ impl File {
     }
 }
 
+/// Reads up to this size gather in a plain buffer; larger ones grow a `bytes` object in place.
+const SMALL_READ: u64 = 1 << 20;
+
 #[pymethods]
 impl File {
-    /// Reads up to `n` bytes (None or negative: to the end).
+    /// Reads up to `n` bytes (None or negative: to the end). Large reads go straight into the `bytes` object
+    /// returned, which grows as it fills (see bigbuf), while READs stay in flight ahead of them.
     #[pyo3(signature = (n=None))]
     fn read<'py>(&self, py: Python<'py>, n: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
-        let data = self.with(py, |f| {
-            let mut out = Vec::new();
-            match n {
-                Some(n) if n >= 0 => {
-                    f.take(n as u64).read_to_end(&mut out)?;
+        let limit = n.and_then(|n| u64::try_from(n).ok()).unwrap_or(u64::MAX);
+        if limit <= SMALL_READ {
+            let data = self.with(py, |f| {
+                let mut out = Vec::new();
+                f.take(limit).read_to_end(&mut out)?;
+                Ok(out)
+            })?;
+            return Ok(PyBytes::new(py, &data));
+        }
+        let out = crate::bigbuf::Output::new(py)?;
+        let (out, failed) = self.with(py, move |f| {
+            let mut out = out;
+            let mut left = limit;
+            while left > 0 {
+                let piece = f.fill_buf()?;
+                if piece.is_empty() {
+                    break;
                 }
-                _ => {
-                    f.read_to_end(&mut out)?;
+                let k = piece.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+                let pause = out.extend(&piece[..k]).is_break();
+                f.consume(k);
+                left -= k as u64;
+                if pause {
+                    if let Err(e) = out.make_room() {
+                        return Ok((out, Some(e)));
+                    }
                 }
             }
-            Ok(out)
+            Ok((out, None))
         })?;
-        Ok(PyBytes::new(py, &data))
+        match failed {
+            Some(e) => Err(e),
+            None => out.into_bytes(py, &[]),
+        }
     }
 
     /// Reads one line with its newline (at most `limit` bytes if given); empty at the end.

@@ -108,6 +108,30 @@ def test_file_read_write_seek_lines(sftp):
     assert sftp.stat("lines.txt").st_size == 19
 
 
+def test_large_file_reads_whole_in_pieces_and_after_seeks(sftp):
+    # Reads above 1 MiB go straight into the bytes object returned, growing it as they go, while READs stay in
+    # flight ahead: every byte in order, whole or in odd-sized pieces, and after seeks.
+    data = os.urandom(20 * 1024 * 1024 + 12345)
+    with sftp.open("big.bin", "wb") as f:
+        f.write(data)
+    with sftp.open("big.bin", "rb") as f:
+        assert f.read() == data
+        f.seek(0)
+        parts = []
+        while True:
+            p = f.read(3000001)
+            if not p:
+                break
+            parts.append(p)
+        assert b"".join(parts) == data
+        f.seek(7000000)
+        assert f.read(2000000) == data[7000000:9000000]
+        f.seek(1000)
+        assert f.read(10) == data[1000:1010]
+        assert f.read(50 * 1024 * 1024) == data[1010:]
+        assert f.read() == b""
+
+
 def test_getfo_putfo(sftp):
     import io
     data = os.urandom(2 * 1024 * 1024 + 5)

@@ -309,3 +309,68 @@ fn reading_to_the_end_after_a_line_keeps_what_was_buffered() {
     o.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "second\n");
 }
+
+/// A remote file read in order keeps READs in flight ahead of the position: every byte arrives in order whatever
+/// the reads' sizes, seeks start the window over, and a write drops what was read ahead, so bytes read after it
+/// are the new ones (here at exactly where the next read sent ahead would have started).
+#[test]
+fn sftp_file_reads_ahead_in_order_and_never_serves_stale_bytes() {
+    use std::io::{Seek, SeekFrom};
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connected(&sshd);
+    let sftp = client.open_sftp().unwrap();
+    let dir = common::temp_dir("seed-sftp-ahead");
+    std::process::Command::new("chmod")
+        .arg("777")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    let path = dir.join("big.bin").display().to_string();
+    let data: Vec<u8> = (0..20_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    std::fs::write(&path, &data).unwrap();
+    std::process::Command::new("chmod")
+        .arg("666")
+        .arg(&path)
+        .status()
+        .unwrap();
+    let mut f = sftp.open(&path, "r").unwrap();
+    let mut all = Vec::new();
+    f.read_to_end(&mut all).unwrap();
+    assert!(all == data, "read whole, in order");
+    f.seek(SeekFrom::Start(0)).unwrap();
+    let mut pieces = Vec::new();
+    let mut piece = vec![0u8; 3_000_001];
+    loop {
+        let n = f.read(&mut piece).unwrap();
+        if n == 0 {
+            break;
+        }
+        pieces.extend_from_slice(&piece[..n]);
+    }
+    assert!(pieces == data, "read in odd-sized pieces, in order");
+    for at in [7_000_000usize, 1000, 19_999_990] {
+        f.seek(SeekFrom::Start(at as u64)).unwrap();
+        let mut got = vec![0u8; 10];
+        f.read_exact(&mut got).unwrap();
+        assert_eq!(got, data[at..at + 10], "after a seek to {at}");
+    }
+    drop(f);
+    // The first READ covers [0, c); the next one, sent ahead, starts at c.
+    let c = sftp.inner().limits().0 as u64;
+    let mut f = sftp.open(&path, "r+").unwrap();
+    let mut first = [0u8; 100];
+    f.read_exact(&mut first).unwrap();
+    f.seek(SeekFrom::Start(c - 10)).unwrap();
+    f.write_all(&[b'Y'; 20]).unwrap();
+    f.seek(SeekFrom::Start(c)).unwrap();
+    let mut got = [0u8; 10];
+    f.read_exact(&mut got).unwrap();
+    assert_eq!(
+        &got, b"YYYYYYYYYY",
+        "bytes written, not the ones read ahead before the write"
+    );
+    drop(f);
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,7 +1,10 @@
 //! Paramiko's SFTPClient and SFTPFile over the async SFTP client.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use amiko_proto::sftp::{open_flags, Attrs};
@@ -214,6 +217,8 @@ impl SFTPClient {
             pos,
             rbuf: Vec::new(),
             rpos: 0,
+            ahead: VecDeque::new(),
+            next_read: 0,
             wbuf: Vec::new(),
             wstart: 0,
             eof: false,
@@ -229,14 +234,20 @@ pub struct SFTPFile {
     pos: u64,
     rbuf: Vec<u8>,
     rpos: usize,
+    /// READs sent ahead of the position, in offset order, and where the next one goes.
+    ahead: VecDeque<(u64, ReadReply)>,
+    next_read: u64,
     wbuf: Vec<u8>,
     wstart: u64,
     eof: bool,
     closed: bool,
 }
 
-/// Read-ahead: this many requests of the server's read size go out at once when the buffer runs dry.
+/// Read-ahead: this many requests of the server's read size are kept in flight while a file is read in order.
 const READ_AHEAD: usize = 16;
+
+/// The data of a READ sent ahead.
+type ReadReply = Pin<Box<dyn Future<Output = Result<Vec<u8>>> + Send>>;
 /// Write-behind: writes are gathered up to this much, then sent as parallel requests.
 const WRITE_BEHIND: usize = 4 << 20;
 
@@ -263,34 +274,52 @@ impl SFTPFile {
         })
     }
 
+    /// Loads the next piece at the position into `rbuf`: the oldest READ in flight, which is topped up again so
+    /// that the server always has the next ones to answer (no round trip lost between pieces).
     fn fill(&mut self) -> Result<()> {
-        let (sftp, handle) = (self.sftp.clone(), self.handle.clone());
-        let chunk = sftp.limits().0 as u64;
-        let start = self.pos;
-        let parts: Vec<Vec<u8>> = block_on(async move {
-            let mut set = tokio::task::JoinSet::new();
-            for i in 0..READ_AHEAD as u64 {
-                let (s, h) = (sftp.clone(), handle.clone());
-                set.spawn(async move { (i, s.read(&h, start + i * chunk, chunk as u32).await) });
-            }
-            let mut parts = vec![Vec::new(); READ_AHEAD];
-            while let Some(r) = set.join_next().await {
-                let (i, d) = r.map_err(|e| Error::Channel(e.to_string()))?;
-                parts[i as usize] = d?;
-            }
-            Ok::<_, Error>(parts)
-        })?;
-        self.rbuf.clear();
-        self.rpos = 0;
-        // Keep the contiguous prefix: a short part ends what is known to be there.
-        for p in parts {
-            let short = (p.len() as u64) < chunk;
-            self.rbuf.extend_from_slice(&p);
-            if short {
-                break;
-            }
+        let chunk = self.sftp.limits().0 as u64;
+        if self.ahead.front().is_none_or(|(off, _)| *off != self.pos) {
+            // Nothing sent for here (the first read, or after a seek, a write or a short piece).
+            self.ahead.clear();
+            self.next_read = self.pos;
         }
-        self.eof = self.rbuf.is_empty();
+        self.send_ahead(chunk)?;
+        let Some((off, reply)) = self.ahead.pop_front() else {
+            return Ok(());
+        };
+        let data = block_on(reply)?;
+        self.eof = data.is_empty();
+        if (data.len() as u64) < chunk {
+            // The end of the file, or a server that gave less: what was sent after it does not follow on.
+            self.ahead.clear();
+            self.next_read = off + data.len() as u64;
+        }
+        self.rbuf = data;
+        self.rpos = 0;
+        if !self.eof {
+            self.send_ahead(chunk)?;
+        }
+        Ok(())
+    }
+
+    /// Sends READs of `chunk` bytes from `next_read` on until [`READ_AHEAD`] are in flight.
+    fn send_ahead(&mut self, chunk: u64) -> Result<()> {
+        let need = READ_AHEAD - self.ahead.len();
+        if need == 0 {
+            return Ok(());
+        }
+        let (sftp, handle, from) = (self.sftp.clone(), self.handle.clone(), self.next_read);
+        let sent = block_on(async move {
+            let mut sent = Vec::with_capacity(need);
+            for i in 0..need as u64 {
+                let off = from + i * chunk;
+                let reply: ReadReply = Box::pin(sftp.send_read(&handle, off, chunk as u32).await?);
+                sent.push((off, reply));
+            }
+            Ok::<_, Error>(sent)
+        })?;
+        self.next_read = from + need as u64 * chunk;
+        self.ahead.extend(sent);
         Ok(())
     }
 
@@ -358,6 +387,7 @@ impl Write for SFTPFile {
         // Reading after writing must not see stale read-ahead.
         self.rbuf.clear();
         self.rpos = 0;
+        self.ahead.clear();
         self.eof = false;
         self.wbuf.extend_from_slice(data);
         self.pos += data.len() as u64;

@@ -313,26 +313,39 @@ impl Sftp {
 
     /// Reads up to `len` bytes at `offset`; empty at EOF.
     pub async fn read(&self, handle: &[u8], offset: u64, len: u32) -> Result<Vec<u8>> {
+        self.send_read(handle, offset, len).await?.await
+    }
+
+    /// Sends one READ now; the returned future waits for its data (empty at the end of the file), so that a reader
+    /// can keep several in flight, sent in offset order.
+    pub(crate) async fn send_read(
+        &self,
+        handle: &[u8],
+        offset: u64,
+        len: u32,
+    ) -> Result<impl std::future::Future<Output = Result<Vec<u8>>> + Send + 'static> {
         let len = len.min(self.inner.max_read);
-        match self
-            .call(|id| Request::Read {
+        let reply = self
+            .send(|id| Request::Read {
                 id,
                 handle,
                 offset,
                 len,
             })
-            .await?
-        {
-            // More than asked for would land on the next request's bytes (or past the end of a download).
-            Reply::Data(d) if d.len() > len as usize => Err(Error::Channel(format!(
-                "the SFTP server sent {} bytes for a read of {len}",
-                d.len()
-            ))),
-            Reply::Data(d) => Ok(d),
-            Reply::Status(status::EOF, _) => Ok(Vec::new()),
-            Reply::Status(code, msg) => Err(sftp_err(code, msg, None)),
-            other => Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
-        }
+            .await?;
+        Ok(async move {
+            match reply.reply().await? {
+                // More than asked for would land on the next request's bytes (or past the end of a download).
+                Reply::Data(d) if d.len() > len as usize => Err(Error::Channel(format!(
+                    "the SFTP server sent {} bytes for a read of {len}",
+                    d.len()
+                ))),
+                Reply::Data(d) => Ok(d),
+                Reply::Status(status::EOF, _) => Ok(Vec::new()),
+                Reply::Status(code, msg) => Err(sftp_err(code, msg, None)),
+                other => Err(Error::Channel(format!("unexpected SFTP reply {other:?}"))),
+            }
+        })
     }
 
     /// Sends one WRITE of `data` (at most the server's write limit) at `offset` now; the returned future waits for
