@@ -208,12 +208,16 @@ def test_reading_stdout_whole_does_not_stall_on_unread_stderr(client):
 
 # Run in a child process: if the locks behind these calls ever wait on each other again, the child hangs and is
 # killed, rather than the whole test session with it (one runtime thread serves every connection).
-POLL_WHILE_READING = """
+# The start of the scripts below, run in child processes: a client connected to the sshd given as arguments.
+CHILD_CLIENT = """
 import sys, threading, amiko
 port, user, password, known_hosts = sys.argv[1:5]
 c = amiko.SSHClient()
 c.load_host_keys(known_hosts)
 c.connect("127.0.0.1", port=int(port), username=user, password=password, look_for_keys=False, allow_agent=False)
+"""
+
+POLL_WHILE_READING = CHILD_CLIENT + """
 expected = "".join("{}\\n".format(i) for i in range(1, 2600001)).encode()
 _, stdout, stderr = c.exec_command("seq 1 2600000 >&2; seq 1 2600000")
 done = threading.Event()
@@ -239,21 +243,22 @@ print("ok")
 def test_polling_readiness_while_another_thread_reads_to_the_end(sshd):
     # recv_ready()/recv_stderr_ready() in loops beside stdout.read(), which sets stderr aside: neither may wait on
     # a lock the other holds.
+    _run_child(POLL_WHILE_READING, sshd)
+
+
+def _run_child(script, sshd, **env):
+    """Runs `script` (CHILD_CLIENT and more) in a child Python against `sshd`, with `env` added; it prints "ok"."""
+    import os
     import subprocess
     import sys
-    r = subprocess.run([sys.executable, "-c", POLL_WHILE_READING, str(sshd.port), sshd.user, sshd.password,
-                        sshd.known_hosts], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-c", script, str(sshd.port), sshd.user, sshd.password, sshd.known_hosts],
+                       capture_output=True, text=True, timeout=120, env=dict(os.environ, **env))
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
 
 
 # The same whole reads where bytes objects cannot grow in place (as on an interpreter without CPython's
 # _PyBytes_Resize): the output is gathered in chunks and copied once. Forced in a child process by the variable.
-READS_IN_CHUNKS = """
-import sys, amiko
-port, user, password, known_hosts = sys.argv[1:5]
-c = amiko.SSHClient()
-c.load_host_keys(known_hosts)
-c.connect("127.0.0.1", port=int(port), username=user, password=password, look_for_keys=False, allow_agent=False)
+READS_IN_CHUNKS = CHILD_CLIENT + """
 expected = "".join("{}\\n".format(i) for i in range(1, 2600001)).encode()
 _, stdout, stderr = c.exec_command("seq 1 2600000 >&2; seq 1 2600000; echo end >&2")
 assert stdout.read() == expected
@@ -265,13 +270,7 @@ print("ok")
 
 
 def test_whole_reads_gathered_in_chunks_arrive_whole_and_in_order(sshd):
-    import os
-    import subprocess
-    import sys
-    env = dict(os.environ, AMIKO_PY_BYTES_IN_CHUNKS="1")
-    r = subprocess.run([sys.executable, "-c", READS_IN_CHUNKS, str(sshd.port), sshd.user, sshd.password,
-                        sshd.known_hosts], capture_output=True, text=True, timeout=120, env=env)
-    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr[-2000:]
+    _run_child(READS_IN_CHUNKS, sshd, AMIKO_PY_BYTES_IN_CHUNKS="1")
 
 
 def test_two_threads_reading_stdout_and_stderr_get_every_byte_in_order(client):

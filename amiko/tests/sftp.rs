@@ -703,12 +703,15 @@ async fn bad_sftp_requests_get_errors_and_the_session_stays_usable() {
     std::fs::remove_dir_all(&root).ok();
 }
 
-/// An SFTP server that answers every READ with more bytes than were asked for (here 100 more): the client must
-/// refuse the reply (those bytes would land on the next chunk's, or past the end of the file), and a download gets
-/// a clear error and leaves no target.
-struct GreedySftp;
+/// An amiko server whose "sftp" subsystem runs a script (a hand-written, misbehaving SFTP server) on the channel,
+/// with the password "pw".
+struct ScriptedSftp<F>(F);
 
-impl amiko::server::Handler for GreedySftp {
+impl<F, Fut> amiko::server::Handler for ScriptedSftp<F>
+where
+    F: Fn(amiko::Channel) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     fn auth_password(&self, _: &str, password: &str) -> amiko::server::AuthDecision {
         if password == "pw" {
             amiko::server::AuthDecision::Accept
@@ -719,12 +722,40 @@ impl amiko::server::Handler for GreedySftp {
 
     fn subsystem(&self, _: &amiko::server::SessionInfo, name: &str, channel: amiko::Channel) -> bool {
         name == "sftp" && {
-            tokio::spawn(greedy_sftp(channel));
+            tokio::spawn((self.0)(channel));
             true
         }
     }
 }
 
+/// A [`ScriptedSftp`] server in this process running `script`, and an SFTP session of ours with it (with a temporary
+/// directory named after `tag`).
+async fn scripted_sftp_session<F, Fut>(
+    tag: &str,
+    script: F,
+) -> (std::path::PathBuf, common::InProcessServer, Client, Sftp)
+where
+    F: Fn(amiko::Channel) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let dir = common::temp_dir(tag);
+    let kh = dir.join("kh");
+    let server = common::InProcessServer::start(
+        amiko::server::ServerConfig::new(vec![amiko::PrivateKey::generate_ed25519().unwrap()]),
+        Arc::new(ScriptedSftp(script)),
+        Some(&kh),
+    );
+    let mut c = ClientConfig::new("u");
+    c.host_keys.files = vec![kh];
+    c.password = Some("pw".into());
+    let client = Client::connect("127.0.0.1", server.port, c).await.unwrap();
+    let sftp = Sftp::new(&client).await.unwrap();
+    (dir, server, client, sftp)
+}
+
+/// An SFTP server script for [`ScriptedSftp`]: it answers every READ with more bytes than were asked for (here
+/// 100 more). The client must refuse the reply (those bytes would land on the next chunk's, or past the end of the
+/// file), and a download gets a clear error and leaves no target.
 async fn greedy_sftp(ch: amiko::Channel) {
     use amiko_proto::sftp::{Attrs, FrameReader, Request, Response};
     let (mut fr, mut buf) = (FrameReader::default(), vec![0u8; 64 * 1024]);
@@ -772,19 +803,7 @@ async fn greedy_sftp(ch: amiko::Channel) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_reply_longer_than_asked_is_an_error() {
-    let dir = common::temp_dir("sftp-greedy");
-    let kh = dir.join("kh");
-    let host = amiko::PrivateKey::generate_ed25519().unwrap();
-    let server = common::InProcessServer::start(
-        amiko::server::ServerConfig::new(vec![host]),
-        Arc::new(GreedySftp),
-        Some(&kh),
-    );
-    let mut c = ClientConfig::new("u");
-    c.host_keys.files = vec![kh];
-    c.password = Some("pw".into());
-    let client = Client::connect("127.0.0.1", server.port, c).await.unwrap();
-    let sftp = Sftp::new(&client).await.unwrap();
+    let (dir, _server, _client, sftp) = scripted_sftp_session("sftp-greedy", greedy_sftp).await;
     let local = dir.join("got");
     let err = sftp
         .get("/any", &local, &TransferOptions::default())
@@ -796,32 +815,11 @@ async fn a_read_reply_longer_than_asked_is_an_error() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-/// An SFTP server that holds back its reply to the first READ or WRITE (offset 0) until the client has gone quiet
-/// for 300 ms, answering every other request at once, as a server running requests at once may; it records how
-/// far the client asked while that first one was pending. Files read are 32 MiB of `(offset % 251)`.
-struct SlowFirstSftp {
-    /// The end of the furthest READ or WRITE asked for while the first was held back.
-    furthest: Arc<std::sync::atomic::AtomicU64>,
-}
-
+/// An SFTP server script for [`ScriptedSftp`]: it holds back its reply to the first READ or WRITE (offset 0) of
+/// each file until the client has gone quiet for 300 ms, answering every other request at once, as a server running
+/// requests at once may, and records in `furthest` the end of the furthest READ or WRITE asked for meanwhile. Files
+/// read are [`SLOW_FIRST_SIZE`] bytes of `(offset % 251)`.
 const SLOW_FIRST_SIZE: u64 = 32 << 20;
-
-impl amiko::server::Handler for SlowFirstSftp {
-    fn auth_password(&self, _: &str, password: &str) -> amiko::server::AuthDecision {
-        if password == "pw" {
-            amiko::server::AuthDecision::Accept
-        } else {
-            amiko::server::AuthDecision::Reject
-        }
-    }
-
-    fn subsystem(&self, _: &amiko::server::SessionInfo, name: &str, channel: amiko::Channel) -> bool {
-        name == "sftp" && {
-            tokio::spawn(slow_first_sftp(channel, self.furthest.clone()));
-            true
-        }
-    }
-}
 
 async fn slow_first_sftp(ch: amiko::Channel, furthest: Arc<std::sync::atomic::AtomicU64>) {
     use amiko_proto::sftp::{Attrs, FrameReader, Request, Response};
@@ -910,21 +908,10 @@ async fn slow_first_sftp(ch: amiko::Channel, furthest: Arc<std::sync::atomic::At
 /// over. Checked both ways against a server that answers the first request last.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_stay_within_8_mib_of_the_lowest_unanswered() {
-    let dir = common::temp_dir("sftp-slow-first");
-    let kh = dir.join("kh");
     let furthest = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let server = common::InProcessServer::start(
-        amiko::server::ServerConfig::new(vec![amiko::PrivateKey::generate_ed25519().unwrap()]),
-        Arc::new(SlowFirstSftp {
-            furthest: furthest.clone(),
-        }),
-        Some(&kh),
-    );
-    let mut c = ClientConfig::new("u");
-    c.host_keys.files = vec![kh];
-    c.password = Some("pw".into());
-    let client = Client::connect("127.0.0.1", server.port, c).await.unwrap();
-    let sftp = Sftp::new(&client).await.unwrap();
+    let f = furthest.clone();
+    let serve = move |ch| slow_first_sftp(ch, f.clone());
+    let (dir, _server, _client, sftp) = scripted_sftp_session("sftp-slow-first", serve).await;
     // 2000 reads of 32 KiB could cover the whole 32 MiB at once.
     let opts = TransferOptions {
         in_flight: 2000,
