@@ -192,7 +192,10 @@ impl Growing {
         if self.len < self.cap {
             self.resize_to(py, self.len)?;
         }
-        let obj = self.obj.take().expect("len > 0, so an object was made");
+        let Some(obj) = self.obj.take() else {
+            // Not reached: bytes were written, so the object exists (a failed growth empties both).
+            return Err(pyo3::exceptions::PyRuntimeError::new_err("read output lost"));
+        };
         // SAFETY: `obj` is an owned reference to a bytes object of exactly `len` bytes, all written.
         Ok(unsafe { Bound::from_owned_ptr(py, obj.as_ptr()) }.cast_into::<PyBytes>()?)
     }
