@@ -374,3 +374,15 @@ fn sftp_file_reads_ahead_in_order_and_never_serves_stale_bytes() {
     drop(f);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// `recv(n)` with a huge `n` (Python code passes sys.maxsize) reads what is there instead of allocating `n` bytes.
+#[test]
+fn recv_with_a_huge_size_returns_what_is_there() {
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connected(&sshd);
+    let (_i, o, e) = client.exec_command("echo out; echo err >&2").unwrap();
+    let ch = o.channel().clone();
+    ch.recv_exit_status().unwrap();
+    assert_eq!(ch.recv(usize::MAX).unwrap(), b"out\n");
+    assert_eq!(e.channel().recv_stderr(usize::MAX).unwrap(), b"err\n");
+}

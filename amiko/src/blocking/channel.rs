@@ -11,6 +11,9 @@ use super::block_on;
 use crate::error::{Error, Result};
 use crate::SetAside;
 
+/// The most one `recv` call takes: its buffer is allocated up front, and `recv(usize::MAX)` must not try to.
+const MAX_RECV: usize = 4 << 20;
+
 /// A channel with Paramiko's method names. Clones share the channel.
 #[derive(Clone)]
 pub struct Channel {
@@ -102,17 +105,17 @@ impl Channel {
         })
     }
 
-    /// Receives up to `n` bytes of stdout; empty at EOF.
+    /// Receives up to `n` bytes of stdout (at most 4 MiB at a time); empty at EOF.
     pub fn recv(&self, n: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; n];
+        let mut buf = vec![0u8; n.min(MAX_RECV)];
         let got = self.read_some(false, &mut buf)?;
         buf.truncate(got);
         Ok(buf)
     }
 
-    /// Receives up to `n` bytes of stderr; empty at EOF.
+    /// Receives up to `n` bytes of stderr (at most 4 MiB at a time); empty at EOF.
     pub fn recv_stderr(&self, n: usize) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; n];
+        let mut buf = vec![0u8; n.min(MAX_RECV)];
         let got = self.read_some(true, &mut buf)?;
         buf.truncate(got);
         Ok(buf)
