@@ -67,6 +67,14 @@ fn resume_point(have: u64) -> (u64, u64) {
 struct InFlight(std::collections::BTreeSet<u64>);
 
 impl InFlight {
+    fn sent(&mut self, off: u64) {
+        self.0.insert(off);
+    }
+
+    fn answered(&mut self, off: u64) {
+        self.0.remove(&off);
+    }
+
     /// Whether `len` bytes at `off` (the next in offset order) may go now.
     fn allows(&self, off: u64, len: u64) -> bool {
         let lowest = self.0.first().copied().unwrap_or(off);
@@ -186,7 +194,7 @@ impl Sftp {
         let mut in_flight = InFlight::default();
         let spawn = |tasks: &mut JoinSet<Result<(u64, Vec<u8>)>>, in_flight: &mut InFlight, off: u64, len: u64| {
             let (s, h) = (self.clone(), handle.clone());
-            in_flight.0.insert(off);
+            in_flight.sent(off);
             tasks.spawn(async move { Ok((off, s.read(&h, off, len as u32).await?)) });
         };
         let result: Result<()> = async {
@@ -201,7 +209,7 @@ impl Sftp {
                 }
                 let Some(joined) = tasks.join_next().await else { break };
                 let (off, data) = joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
-                in_flight.0.remove(&off);
+                in_flight.answered(off);
                 if data.is_empty() {
                     return Err(Error::Channel(format!(
                         "{remote} shrank during the transfer (EOF at {off})"
@@ -313,13 +321,13 @@ impl Sftp {
                     // are cut off; one that runs them at once may leave holes, but only within REORDER_WINDOW of
                     // the end, which `--resume` sends again.
                     let reply = self.send_write(&handle, off, &data).await?;
-                    in_flight.0.insert(off);
+                    in_flight.sent(off);
                     tasks.spawn(async move { reply.await.map(|_| (off, len)) });
                     next += len;
                 }
                 let Some(joined) = tasks.join_next().await else { break };
                 let (off, len) = joined.map_err(|e| Error::Channel(format!("transfer task: {e}")))??;
-                in_flight.0.remove(&off);
+                in_flight.answered(off);
                 done += len;
                 if let Some(p) = &opts.progress {
                     p(done, total);
