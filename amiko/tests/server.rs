@@ -211,6 +211,57 @@ fn openssh_client_streams_stdin_both_ways() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), data.len().to_string());
 }
 
+/// The server's side of the low-water mark (amiko/src/low_water.rs): OpenSSH's client sends 8 MB of stdin, pauses,
+/// sends five bytes and keeps stdin open. The command needs those five bytes to finish; held back under the raised
+/// mark they would never come (no EOF, no FIN follows them).
+#[test]
+fn a_few_stdin_bytes_after_a_bulk_burst_reach_the_command_at_once() {
+    if !ssh_available() {
+        return;
+    }
+    let s = start(|_| {}, keys_only);
+    let mut child = common::openssh_client(&s.known_hosts)
+        .arg("-i")
+        .arg(&s.client_key)
+        .args([
+            "-p",
+            &s.port.to_string(),
+            "tester@127.0.0.1",
+            "head -c 8000005 | tail -c 5",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (done, wait_done) = std::sync::mpsc::channel::<()>();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&vec![0u8; 8_000_000]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let _ = stdin.write_all(b"tail\n");
+        // stdin stays open until the test is over.
+        let _ = wait_done.recv_timeout(std::time::Duration::from_secs(60));
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = done.send(());
+            panic!("the command did not get its last five bytes in 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let _ = done.send(());
+    feeder.join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"tail\n");
+}
+
 #[test]
 fn openssh_client_gets_a_real_pty() {
     if !ssh_available() {

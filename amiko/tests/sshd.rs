@@ -312,6 +312,41 @@ async fn a_hundred_channels_in_parallel_on_one_connection() {
     }
 }
 
+/// A bulk burst raises the socket's receive low-water mark (amiko/src/low_water.rs); a few bytes that follow after
+/// a pause, with the connection otherwise idle, must still arrive at once. Without the mark's fall-back they would
+/// wait for bytes that never come (the command sleeps on, so no close or TCP FIN frees them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_bytes_after_a_bulk_burst_arrive_at_once() {
+    let Some(sshd) = Sshd::start() else { return };
+    let client = connect(&sshd, config(&sshd)).await.unwrap();
+    for round in 0..3 {
+        let ch = client.open_session().await.unwrap();
+        ch.exec("head -c 8000000 /dev/zero; sleep 0.3; echo tail; sleep 60")
+            .await
+            .unwrap();
+        let (mut got, mut buf) = (Vec::new(), vec![0u8; 1 << 20]);
+        let start = std::time::Instant::now();
+        while got.len() < 8_000_005 {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(20), ch.read(&mut buf))
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: stuck after {} bytes", got.len()))
+                .unwrap();
+            assert!(n > 0, "round {round}: end of output after {} bytes", got.len());
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got.len(), 8_000_005);
+        assert_eq!(&got[8_000_000..], b"tail\n");
+        // 8 MB and the 0.3 s pause take well under a second here; a held-back tail would take the 60 s sleep.
+        let took = start.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(10),
+            "round {round}: tail after {took:?}"
+        );
+        ch.signal("KILL").unwrap();
+        ch.close().unwrap();
+    }
+}
+
 #[tokio::test]
 async fn channel_is_a_stream_both_ways() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
