@@ -1,7 +1,7 @@
 """One benchmark workload with one Python SSH library; run by scripts/bench-python in a fresh process.
 
 usage: bench_python_client.py TOOL WORKLOAD HOST PORT USER PASSWORD ARG
-TOOL: amiko | amiko-ctr | paramiko | asyncssh
+TOOL: amiko | amiko-chacha | amiko-ctr | paramiko | asyncssh
 WORKLOAD: stream (ARG bytes through exec_command), get / put (ARG bytes over SFTP), connect (ARG connections,
 each: connect + password auth + exec `true`).
 Prints one JSON line: wall seconds and CPU seconds (user+sys, all threads) of the workload alone (imports and
@@ -27,6 +27,10 @@ REMOTE = os.environ.get("AMIKO_BENCH_REMOTE_DIR", "/tmp").rstrip("/")
 # about 1 ms more client CPU than curve25519 per connection; Paramiko has no post-quantum key exchange.
 CTR = {"ciphers": ["chacha20-poly1305@openssh.com", "aes128-gcm@openssh.com", "aes256-gcm@openssh.com"],
        "kex": ["mlkem768x25519-sha256", "sntrup761x25519-sha512", "sntrup761x25519-sha512@openssh.com"]}
+# amiko-chacha: OpenSSH's cipher order (ChaCha20-Poly1305 first), which the module left for AES-GCM on CPUs with
+# AES instructions.
+CHACHA = {"ciphers": ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]}
+VARIANTS = {"amiko-ctr": CTR, "amiko-chacha": CHACHA}
 
 
 def cpu():
@@ -37,7 +41,7 @@ def cpu():
 def sync_client(mod):
     c = mod.SSHClient()
     c.set_missing_host_key_policy(mod.AutoAddPolicy())
-    extra = {"disabled_algorithms": CTR} if tool == "amiko-ctr" else {}
+    extra = {"disabled_algorithms": VARIANTS[tool]} if tool in VARIANTS else {}
     c.connect(host, port=port, username=user, password=password, look_for_keys=False, allow_agent=False, **extra)
     return c
 

@@ -161,6 +161,29 @@ def test_disabled_algorithms_reach_the_negotiation(sshd):
     t.close()
 
 
+def _cpu_has_aes():
+    flags = set()
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith(("flags", "Features")):
+                flags.update(line.split(":", 1)[1].split())
+    return {"aes", "pclmulqdq"} <= flags or {"aes", "pmull"} <= flags
+
+
+def test_default_cipher_is_aes_gcm_on_aes_hardware_and_chacha20_without(sshd):
+    t = amiko.Transport(("127.0.0.1", sshd.port))
+    t.connect(username=sshd.user, password=sshd.password)
+    want = "aes128-gcm@openssh.com" if _cpu_has_aes() else "chacha20-poly1305@openssh.com"
+    assert t._native.cipher() == want
+    t.close()
+    # The caller's choice still wins over the module's order.
+    t = amiko.Transport(("127.0.0.1", sshd.port), disabled_algorithms={
+        "ciphers": ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com"]})
+    t.connect(username=sshd.user, password=sshd.password)
+    assert t._native.cipher() == "chacha20-poly1305@openssh.com"
+    t.close()
+
+
 def test_open_channel_kinds(sshd):
     t = amiko.Transport(("127.0.0.1", sshd.port))
     t.connect(username=sshd.user, password=sshd.password)
