@@ -95,11 +95,16 @@ impl TestServer {
     /// Starts `ssh destination command` with the test's key, known_hosts and port, no stdin, stdout and stderr
     /// piped, and returns at once.
     fn ssh_spawn(&self, destination: &str, command: &str) -> std::process::Child {
+        self.ssh_spawn_with_stdin(destination, command, Stdio::null())
+    }
+
+    /// [`TestServer::ssh_spawn`] with the given stdin (a pipe the test feeds, say).
+    fn ssh_spawn_with_stdin(&self, destination: &str, command: &str, stdin: Stdio) -> std::process::Child {
         common::openssh_client(&self.known_hosts)
             .arg("-i")
             .arg(&self.client_key)
             .args(["-p", &self.port.to_string(), destination, command])
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -220,20 +225,7 @@ fn a_few_stdin_bytes_after_a_bulk_burst_reach_the_command_at_once() {
         return;
     }
     let s = start(|_| {}, keys_only);
-    let mut child = common::openssh_client(&s.known_hosts)
-        .arg("-i")
-        .arg(&s.client_key)
-        .args([
-            "-p",
-            &s.port.to_string(),
-            "tester@127.0.0.1",
-            "head -c 8000005 | tail -c 5",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = s.ssh_spawn_with_stdin("tester@127.0.0.1", "head -c 8000005 | tail -c 5", Stdio::piped());
     let mut stdin = child.stdin.take().unwrap();
     let (done, wait_done) = std::sync::mpsc::channel::<()>();
     let feeder = std::thread::spawn(move || {
