@@ -816,9 +816,12 @@ async fn a_read_reply_longer_than_asked_is_an_error() {
 }
 
 /// An SFTP server script for [`ScriptedSftp`]: it holds back its reply to the first READ or WRITE (offset 0) of
-/// each file until the client has gone quiet for 300 ms, answering every other request at once, as a server running
-/// requests at once may, and records in `furthest` the end of the furthest READ or WRITE asked for meanwhile. Files
-/// read are [`SLOW_FIRST_SIZE`] bytes of `(offset % 251)`.
+/// each file until the client has gone quiet for 300 ms after asking for more, answering every other request at
+/// once, as a server running requests at once may, and records in `furthest` the end of the furthest READ or WRITE
+/// asked for meanwhile. Files read are [`SLOW_FIRST_SIZE`] bytes of `(offset % 251)`.
+///
+/// The quiet time only starts once a later request has come: on a loaded machine the client may take longer than
+/// 300 ms to send its second request, and releasing the reply then would measure nothing (CI saw `furthest` 0).
 const SLOW_FIRST_SIZE: u64 = 32 << 20;
 
 async fn slow_first_sftp(ch: amiko::Channel, furthest: Arc<std::sync::atomic::AtomicU64>) {
@@ -830,8 +833,8 @@ async fn slow_first_sftp(ch: amiko::Channel, furthest: Arc<std::sync::atomic::At
         code: 0,
         message: String::new(),
     };
-    // The held-back reply (encoded), and whether the first request has come yet.
-    let (mut held, mut first_seen) = (None::<Vec<u8>>, false);
+    // The held-back reply (encoded), whether the first request has come yet, and whether any has come since.
+    let (mut held, mut first_seen, mut later) = (None::<Vec<u8>>, false, false);
     loop {
         let mut out = Vec::new();
         match fr.next_frame() {
@@ -876,15 +879,17 @@ async fn slow_first_sftp(ch: amiko::Channel, furthest: Arc<std::sync::atomic::At
                 .encode(&mut out);
                 if offset != u64::MAX {
                     if !first_seen && offset == 0 {
-                        first_seen = true;
+                        (first_seen, later) = (true, false);
                         held = Some(std::mem::take(&mut out));
                     } else if held.is_some() {
+                        later = true;
                         furthest.fetch_max(offset + len, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
             }
             Ok(None) => {
-                let quiet = std::time::Duration::from_millis(300);
+                // A client that never asks for more than the first still gets its reply, after 20 s.
+                let quiet = std::time::Duration::from_millis(if later { 300 } else { 20_000 });
                 let read = match held {
                     Some(_) => tokio::time::timeout(quiet, ch.read(&mut buf)).await,
                     None => Ok(ch.read(&mut buf).await),
