@@ -219,15 +219,47 @@ fn openssh_client_streams_stdin_both_ways() {
 /// The server's side of a_few_bytes_after_a_bulk_burst_arrive_at_once (tests/sshd.rs): OpenSSH's client sends 8 MB of
 /// stdin, pauses, sends five bytes and keeps stdin open. The command needs those five bytes to finish; held back by
 /// any batching of reads they would never come (no EOF, no FIN follows them).
+///
+/// The clock starts when the command says it runs, not at connect: the account's shell reads its startup files first
+/// (bash does when SSH_CLIENT is set), and on a test machine whose ~/.bashrc runs `pyenv init`, four sessions at once
+/// can wait there on pyenv's rehash lock for a minute. That wait, not the server, once failed this test.
 #[test]
-#[ignore = "fails intermittently in the full parallel server suite (CI twice, with and without read batching): the five bytes did not reach the command in 20 s; cause not found yet, see the session note"]
 fn a_few_stdin_bytes_after_a_bulk_burst_reach_the_command_at_once() {
     if !ssh_available() {
         return;
     }
     let s = start(|_| {}, keys_only);
-    let mut child = s.ssh_spawn_with_stdin("tester@127.0.0.1", "head -c 8000005 | tail -c 5", Stdio::piped());
+    let mut child = s.ssh_spawn_with_stdin(
+        "tester@127.0.0.1",
+        "echo started; head -c 8000005 | tail -c 5",
+        Stdio::piped(),
+    );
     let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // The output, read on a thread: "started" first, then the last five bytes.
+    let (got, output) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 64];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            if got.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut out = Vec::new();
+    while !out.ends_with(b"started\n") {
+        match output.recv_timeout(std::time::Duration::from_secs(180)) {
+            Ok(bytes) => out.extend_from_slice(&bytes),
+            Err(e) => {
+                let _ = child.kill();
+                panic!(
+                    "the command did not start ({e}); got {:?}",
+                    String::from_utf8_lossy(&out)
+                );
+            }
+        }
+    }
+    out.clear();
     let (done, wait_done) = std::sync::mpsc::channel::<()>();
     let feeder = std::thread::spawn(move || {
         let _ = stdin.write_all(&vec![0u8; 8_000_000]);
@@ -238,21 +270,27 @@ fn a_few_stdin_bytes_after_a_bulk_burst_reach_the_command_at_once() {
     });
     let start = std::time::Instant::now();
     let status = loop {
+        while let Ok(bytes) = output.try_recv() {
+            out.extend_from_slice(&bytes);
+        }
         if let Some(st) = child.try_wait().unwrap() {
             break st;
         }
         if start.elapsed() > std::time::Duration::from_secs(20) {
             let _ = child.kill();
             let _ = done.send(());
-            panic!("the command did not get its last five bytes in 20 s");
+            panic!("the command did not get its last five bytes in 20 s (output {out:?})");
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
     let _ = done.send(());
     feeder.join().unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(out.stdout, b"tail\n");
+    reader.join().unwrap();
+    out.extend(output.try_iter().flatten());
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    assert!(status.success(), "{err}");
+    assert_eq!(out, b"tail\n");
 }
 
 #[test]
