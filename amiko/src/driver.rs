@@ -4,18 +4,23 @@
 //! received bytes to the engine and wakes the handles; the writer task writes what the engine produced. Handles
 //! never touch the socket: they change the engine and poke the writer.
 
+use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use amiko_proto::connection::{ChannelId, Connection, Event};
 use amiko_proto::DisconnectReason;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::low_water::{self, LowWater};
 
 /// The read buffer starts this small, so that each of a thousand idle connections costs little memory, and
 /// doubles whenever a read fills it.
@@ -193,12 +198,50 @@ pub(crate) fn spawn<S>(stream: S, shared: Arc<Shared>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (rd, wr) = tokio::io::split(stream);
-    tokio::spawn(reader(rd, shared.clone()));
-    tokio::spawn(writer(wr, shared));
+    // A TCP socket is split into owned halves: no lock between reader and writer, and the reader reaches the
+    // socket for its low-water mark. Any other stream (a jump channel, a test pipe) goes through tokio's split.
+    let mut slot = Some(stream);
+    if let Some(tcp) = (&mut slot as &mut dyn Any)
+        .downcast_mut::<Option<TcpStream>>()
+        .and_then(Option::take)
+    {
+        let (rd, wr) = tcp.into_split();
+        tokio::spawn(reader(rd, shared.clone()));
+        tokio::spawn(writer(wr, shared));
+    } else if let Some(stream) = slot {
+        let (rd, wr) = tokio::io::split(stream);
+        tokio::spawn(reader(rd, shared.clone()));
+        tokio::spawn(writer(wr, shared));
+    }
 }
 
-async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
+/// The reading half of a connection's stream, and its socket when it has one.
+trait ReadSide: AsyncRead + Unpin {
+    fn socket(&self) -> Option<BorrowedFd<'_>>;
+}
+
+impl ReadSide for OwnedReadHalf {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.as_ref().as_fd())
+    }
+}
+
+impl<S: AsyncRead> ReadSide for ReadHalf<S> {
+    fn socket(&self) -> Option<BorrowedFd<'_>> {
+        None
+    }
+}
+
+/// What ended one wait of the reader.
+enum Woken {
+    Read(std::io::Result<usize>),
+    /// The engine's deadline (rekey, keepalive, a timeout) passed.
+    Deadline,
+    /// Nothing was read for [`low_water::QUIET`] while the low-water mark was up.
+    Quiet,
+}
+
+async fn reader<R: ReadSide>(mut rd: R, shared: Arc<Shared>) {
     let mut buf = vec![0u8; FIRST_READ_CHUNK];
     let mut to_wake = Vec::new();
     // buf[start..end] is the beginning of a packet not yet complete, left here by the engine: the next read goes in
@@ -211,6 +254,9 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
     let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(sleep);
     let mut armed: Option<Instant> = None;
+    let mut low_water = LowWater::new(rd.socket());
+    let quiet = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(quiet);
     loop {
         let deadline = {
             let mut g = shared.lock();
@@ -247,22 +293,36 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
                 armed = Some(d);
             }
         }
-        let n = tokio::select! {
-            r = rd.read(&mut buf[end..]) => Some(r),
-            _ = &mut sleep, if deadline.is_some() => None,
+        let woken = tokio::select! {
+            r = rd.read(&mut buf[end..]) => Woken::Read(r),
+            _ = &mut sleep, if deadline.is_some() => Woken::Deadline,
+            _ = &mut quiet, if low_water.raised() => Woken::Quiet,
             _ = shared.shutdown.notified() => return,
             _ = shared.rearm.notified() => continue,
         };
+        match woken {
+            Woken::Read(Ok(n)) => {
+                low_water.after_read(rd.socket(), n);
+                if low_water.raised() {
+                    quiet.as_mut().reset(tokio::time::Instant::now() + low_water::QUIET);
+                }
+            }
+            Woken::Quiet => {
+                low_water.lower(rd.socket());
+                continue;
+            }
+            Woken::Read(Err(_)) | Woken::Deadline => {}
+        }
         {
             let mut g = shared.lock();
-            match n {
-                Some(Ok(0)) => {
+            match woken {
+                Woken::Read(Ok(0)) => {
                     g.fail(Error::Proto(amiko_proto::Error::Closed));
                     drop(g);
                     shared.kick();
                     return;
                 }
-                Some(Ok(n)) => {
+                Woken::Read(Ok(n)) => {
                     filled_room = end + n == buf.len();
                     end += n;
                     match g.conn.handle_input_in_place_partial(&mut buf[start..end]) {
@@ -270,13 +330,13 @@ async fn reader<R: AsyncRead + Unpin>(mut rd: R, shared: Arc<Shared>) {
                         Err(_) => start = end,
                     }
                 }
-                Some(Err(e)) => {
+                Woken::Read(Err(e)) => {
                     g.fail(Error::io("reading from the connection", e));
                     drop(g);
                     shared.kick();
                     return;
                 }
-                None => {}
+                Woken::Deadline | Woken::Quiet => {}
             }
             let _ = g.conn.handle_timeout(Instant::now());
             g.route_events();

@@ -22,6 +22,7 @@ pub mod fanout;
 mod forward;
 mod handshake;
 mod host_keys;
+mod low_water;
 pub mod server;
 pub mod set_aside;
 pub mod sftp;

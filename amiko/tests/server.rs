@@ -216,9 +216,9 @@ fn openssh_client_streams_stdin_both_ways() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), data.len().to_string());
 }
 
-/// The server's side of a_few_bytes_after_a_bulk_burst_arrive_at_once (tests/sshd.rs): OpenSSH's client sends 8 MB of
-/// stdin, pauses, sends five bytes and keeps stdin open. The command needs those five bytes to finish; held back by
-/// any batching of reads they would never come (no EOF, no FIN follows them).
+/// The server's side of the low-water mark (amiko/src/low_water.rs): OpenSSH's client sends 8 MB of stdin, pauses,
+/// sends five bytes and keeps stdin open. The command needs those five bytes to finish; held back under the raised
+/// mark they would never come (no EOF, no FIN follows them).
 ///
 /// The clock starts when the command says it runs, not at connect: the account's shell reads its startup files first
 /// (bash does when SSH_CLIENT is set), and on a test machine whose ~/.bashrc runs `pyenv init`, four sessions at once

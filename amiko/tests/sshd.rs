@@ -312,9 +312,9 @@ async fn a_hundred_channels_in_parallel_on_one_connection() {
     }
 }
 
-/// A few bytes that follow a bulk burst after a pause, with the connection otherwise idle, arrive at once. This
-/// guards any batching of reads (a socket receive low-water mark was tried and taken out): bytes held back there
-/// would wait for bytes that never come (the command sleeps on, so no close or TCP FIN frees them).
+/// A bulk burst raises the socket's receive low-water mark (amiko/src/low_water.rs); a few bytes that follow after
+/// a pause, with the connection otherwise idle, must still arrive at once. Without the mark's fall-back they would
+/// wait for bytes that never come (the command sleeps on, so no close or TCP FIN frees them).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_few_bytes_after_a_bulk_burst_arrive_at_once() {
     let Some(sshd) = Sshd::start() else { return };
