@@ -223,9 +223,9 @@ fn openssh_client_streams_stdin_both_ways() {
 /// sends five bytes and keeps stdin open. The command needs those five bytes to finish; held back under the raised
 /// mark they would never come (no EOF, no FIN follows them).
 ///
-/// The clock starts when the command says it runs, not at connect: the account's shell reads its startup files first
-/// (bash does when SSH_CLIENT is set), and on a test machine whose ~/.bashrc runs `pyenv init`, four sessions at once
-/// can wait there on pyenv's rehash lock for a minute. That wait, not the server, once failed this test.
+/// The clock starts when the command says it runs, not at connect: the account's shell may read startup files
+/// first. Before [`start`] set SHLVL=1, bash read the test machine's ~/.bashrc, whose `pyenv init` waited there up to
+/// a minute on pyenv's rehash lock with four sessions at once; that wait, not the server, failed this test.
 #[test]
 fn a_few_stdin_bytes_after_a_bulk_burst_reach_the_command_at_once() {
     if !ssh_available() {
