@@ -113,8 +113,8 @@ pub(super) async fn request(
                 }
             }
         }
-        ForwardRequest::CancelTcpip { address, port } => stop(listeners, &ForwardTarget::Tcp { address, port }),
-        ForwardRequest::CancelStreamlocal { path } => stop(listeners, &ForwardTarget::Unix(path)),
+        ForwardRequest::CancelTcpip { address, port } => stop(listeners, &ForwardTarget::Tcp { address, port }).await,
+        ForwardRequest::CancelStreamlocal { path } => stop(listeners, &ForwardTarget::Unix(path)).await,
         _ => None,
     };
     if !want_reply {
@@ -131,10 +131,15 @@ pub(super) async fn request(
     r
 }
 
-fn stop(listeners: &mut Listeners, target: &ForwardTarget) -> Option<Option<u16>> {
+/// Stops one listener and waits until it is closed, so that once the client has the reply nothing listens there
+/// any more (as with sshd). `abort` alone only schedules the task's end: the listening socket would be closed
+/// later, on whichever worker runs the task next.
+async fn stop(listeners: &mut Listeners, target: &ForwardTarget) -> Option<Option<u16>> {
     let i = listeners.0.iter().position(|(t, _)| t == target)?;
     let (_, task) = listeners.0.remove(i);
     task.abort();
+    // A cancelled task's future (which owns the listener) is dropped before its JoinHandle completes.
+    let _ = task.await;
     Some(None)
 }
 
