@@ -48,7 +48,8 @@ fn io_to_py(e: std::io::Error) -> PyErr {
     }
 }
 
-/// A progress callback from Python, called as `callback(done, total)` on amiko's runtime thread.
+/// A progress callback from Python, called as `callback(done, total)` on the thread driving amiko's runtime (the
+/// calling thread during the transfer).
 fn progress(callback: Option<Py<PyAny>>) -> Option<Arc<dyn Fn(u64, u64) + Send + Sync>> {
     callback.map(|cb| {
         Arc::new(move |done: u64, total: u64| {

@@ -6,6 +6,9 @@ import time
 import amiko
 import pytest
 
+import conftest
+import peers
+
 
 def started(sshd):
     t = amiko.Transport(("127.0.0.1", sshd.port))
@@ -151,6 +154,28 @@ def test_keepalive_and_rekey_keep_the_connection(sshd):
     assert ch.makefile("rb").read() == b"alive\n"
     assert t._native.kex_count() >= 2
     t.close()
+
+
+def test_the_connection_is_served_while_the_application_makes_no_call():
+    """Between calls the module's runtime thread answers the server: this sshd asks every second whether the client
+    is alive and drops it after a second unanswered question (4-5 s on OpenSSH 9.2), while the application sleeps
+    for 6 s."""
+    s = conftest._start(lambda: peers.Sshd(extra="ClientAliveInterval 1\nClientAliveCountMax 1\n"))
+    try:
+        t = amiko.Transport(("127.0.0.1", s.port))
+        t.connect(username=s.user, password=s.password)
+        time.sleep(6)
+        assert t.is_active()
+        ch = t.open_session()
+        ch.exec_command("echo alive")
+        assert ch.makefile("rb").read() == b"alive\n"
+        t.close()
+        with open(s.log) as f:
+            log = f.read()
+        # "Got 82/2 for keepalive": sshd's question, answered (with a refusal, as the request is unknown to us).
+        assert "for keepalive" in log, log[-2000:]
+    finally:
+        s.stop()
 
 
 def test_disabled_algorithms_reach_the_negotiation(sshd):
