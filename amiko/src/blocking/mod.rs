@@ -34,7 +34,7 @@ pub use transport::Transport;
 const HAND_BACK_AFTER: Duration = Duration::from_millis(2);
 /// The longest the runtime's own thread sleeps between looks while calls keep coming: the longest that timers
 /// (keepalives) and background work (forwarded connections) can wait once the application stops calling.
-const LOOK_AGAIN_AT_MOST: Duration = Duration::from_millis(50);
+const LOOK_AGAIN_AT_MOST: Duration = Duration::from_millis(250);
 
 /// The runtime behind the blocking API, and who drives it.
 ///
