@@ -222,7 +222,7 @@ pub fn run(args: RunArgs) -> i32 {
         all
     });
     if args.group {
-        print_grouped(&results);
+        print_grouped(&mut std::io::stdout().lock(), &results);
     }
     let failed: Vec<String> = results
         .iter()
@@ -256,39 +256,47 @@ fn raise_open_files(parallel: usize) {
     }
 }
 
+/// The lines of a host's output as they came, without their `\n`. Bytes are kept as they are (no UTF-8
+/// conversion): a command's output may be binary or in another encoding, and the prefix must not change it.
+fn raw_lines(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let lines = if data.is_empty() { 0 } else { usize::MAX };
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    body.split(|&b| b == b'\n').take(lines)
+}
+
+/// Writes each line of each host's output behind its label (`host: line`, `host [stderr]: line`), then the error
+/// or a non-zero exit status.
 fn print_prefixed(out: &mut impl Write, r: &HostResult, tty: bool) {
     let (on, off) = match (tty, r.success()) {
         (true, true) => ("\x1b[32m", "\x1b[0m"),
         (true, false) => ("\x1b[31m", "\x1b[0m"),
         _ => ("", ""),
     };
-    for line in String::from_utf8_lossy(&r.stdout).lines() {
-        let _ = writeln!(out, "{on}{}{off}: {line}", r.target.label);
-    }
-    for line in String::from_utf8_lossy(&r.stderr).lines() {
-        let _ = writeln!(out, "{on}{}{off} [stderr]: {line}", r.target.label);
+    let label = &r.target.label;
+    for (stream, tag) in [(&r.stdout, ""), (&r.stderr, " [stderr]")] {
+        for line in raw_lines(stream) {
+            let _ = write!(out, "{on}{label}{off}{tag}: ");
+            let _ = out.write_all(line);
+            let _ = out.write_all(b"\n");
+        }
     }
     if let Some(e) = &r.error {
-        let _ = writeln!(out, "{on}{}{off} [error]: {e}", r.target.label);
+        let _ = writeln!(out, "{on}{label}{off} [error]: {e}");
     } else if r.exit_status != Some(0) {
-        let _ = writeln!(
-            out,
-            "{on}{}{off} [exit {}]",
-            r.target.label,
-            r.exit_status.unwrap_or(255)
-        );
+        let _ = writeln!(out, "{on}{label}{off} [exit {}]", r.exit_status.unwrap_or(255));
     }
 }
 
-fn print_grouped(results: &[HostResult]) {
-    let mut groups: Vec<(String, Vec<String>)> = Vec::new();
+/// Writes hosts with the same output (bytes, stderr after stdout, and outcome) once, under their folded names.
+fn print_grouped(out: &mut impl Write, results: &[HostResult]) {
+    let mut groups: Vec<(Vec<u8>, Vec<String>)> = Vec::new();
     for r in results {
-        let mut body = String::from_utf8_lossy(&r.stdout).into_owned();
-        body.push_str(&String::from_utf8_lossy(&r.stderr));
+        let mut body = r.stdout.clone();
+        body.extend_from_slice(&r.stderr);
         if let Some(e) = &r.error {
-            body.push_str(&format!("[error] {e}\n"));
+            body.extend_from_slice(format!("[error] {e}\n").as_bytes());
         } else if r.exit_status != Some(0) {
-            body.push_str(&format!("[exit {}]\n", r.exit_status.unwrap_or(255)));
+            body.extend_from_slice(format!("[exit {}]\n", r.exit_status.unwrap_or(255)).as_bytes());
         }
         match groups.iter_mut().find(|g| g.0 == body) {
             Some(g) => g.1.push(r.target.label.clone()),
@@ -297,7 +305,9 @@ fn print_grouped(results: &[HostResult]) {
     }
     for (body, hosts) in groups {
         let label = fold_hosts(&hosts);
-        println!("---------------\n{label} ({})\n---------------\n{body}", hosts.len());
+        let _ = write!(out, "---------------\n{label} ({})\n---------------\n", hosts.len());
+        let _ = out.write_all(&body);
+        let _ = out.write_all(b"\n");
     }
 }
 
@@ -306,5 +316,47 @@ mod tests {
     #[test]
     fn commas_inside_brackets_stay() {
         assert_eq!(super::split_top_level("web[1,2],db"), ["web[1,2]", "db"]);
+    }
+
+    fn result(label: &str, stdout: &[u8], stderr: &[u8], exit: u32) -> super::HostResult {
+        super::HostResult {
+            target: amiko::fanout::Target::parse(label),
+            exit_status: Some(exit),
+            stdout: stdout.to_vec(),
+            stderr: stderr.to_vec(),
+            duration: std::time::Duration::ZERO,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn prefixed_output_keeps_the_bytes_as_they_came() {
+        // Not UTF-8 (Latin-1 and raw binary), a carriage return, an empty line, no final newline.
+        let r = result("h1", b"caf\xe9\r\n\n\x00\xff\xfebin", b"warn\n", 3);
+        let mut out = Vec::new();
+        super::print_prefixed(&mut out, &r, false);
+        assert_eq!(
+            out,
+            b"h1: caf\xe9\r\nh1: \nh1: \x00\xff\xfebin\nh1 [stderr]: warn\nh1 [exit 3]\n".to_vec()
+        );
+        let mut none = Vec::new();
+        super::print_prefixed(&mut none, &result("h2", b"", b"", 0), false);
+        assert!(none.is_empty());
+    }
+
+    #[test]
+    fn grouped_output_compares_and_prints_bytes() {
+        let rs = [
+            result("a1", b"\xff\n", b"", 0),
+            result("a2", b"\xfe\n", b"", 0),
+            result("a3", b"\xff\n", b"", 0),
+        ];
+        let mut out = Vec::new();
+        super::print_grouped(&mut out, &rs);
+        let text = out.clone();
+        // \xff and \xfe both read as U+FFFD through a lossy conversion: they must stay two groups.
+        assert_eq!(text.windows(2).filter(|w| w == b"\xff\n").count(), 1);
+        assert_eq!(text.windows(2).filter(|w| w == b"\xfe\n").count(), 1);
+        assert!(out.windows(b"(2)".len()).any(|w| w == b"(2)"));
     }
 }

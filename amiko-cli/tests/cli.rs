@@ -589,6 +589,18 @@ fn run_fans_out_over_two_hundred_sessions_with_hosts_down() {
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out.stdout).contains("timed out"));
     assert!(dir.join("out").read_dir().unwrap().count() >= 2);
+    // Output that is not UTF-8 comes through the prefixes byte for byte, from both servers.
+    let out = base(&["--", "printf", r"'caf\351\n\377\376\n'"]).output().unwrap();
+    for p in [sshd.port, port] {
+        for line in [&b"caf\xe9\n"[..], b"\xff\xfe\n"] {
+            let want = [format!("127.0.0.1:{p}: ").as_bytes(), line].concat();
+            assert!(
+                out.stdout.windows(want.len()).any(|w| w == want),
+                "{:?}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
     let _ = Command::new("kill").arg(server.id().to_string()).status();
     let _ = server.wait();
     std::fs::remove_dir_all(&dir).ok();
