@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64ct::Encoding;
+
 use amiko::fanout::{expand_hosts, fold_hosts, run_command, FanoutOptions, HostResult, Target};
 
 use crate::opts::{resolve, SshArgs};
@@ -41,7 +43,8 @@ pub struct RunArgs {
     /// Show hosts with identical output once, under a folded host list.
     #[arg(long, conflicts_with = "json")]
     pub group: bool,
-    /// One JSON object per host per line.
+    /// One JSON object per host per line: host, exit_status, stdout, stderr, duration_ms, error. Output that is
+    /// not UTF-8 is also given exactly, base64-encoded, as stdout_base64 / stderr_base64.
     #[arg(long)]
     pub json: bool,
     /// Also write each host's stdout and stderr to DIR/HOST.out and DIR/HOST.err.
@@ -97,15 +100,22 @@ fn split_top_level(s: &str) -> Vec<String> {
 }
 
 fn json_line(r: &HostResult) -> String {
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "host": r.target.label,
         "exit_status": r.exit_status,
         "stdout": String::from_utf8_lossy(&r.stdout),
         "stderr": String::from_utf8_lossy(&r.stderr),
         "duration_ms": r.duration.as_millis() as u64,
         "error": r.error,
-    })
-    .to_string()
+    });
+    // A JSON string holds text only: bytes that are not UTF-8 would be replaced in "stdout", so the exact bytes
+    // come alongside.
+    for (name, data) in [("stdout_base64", &r.stdout), ("stderr_base64", &r.stderr)] {
+        if std::str::from_utf8(data).is_err() {
+            v[name] = base64ct::Base64::encode_string(data).into();
+        }
+    }
+    v.to_string()
 }
 
 pub fn run(args: RunArgs) -> i32 {
@@ -342,6 +352,16 @@ mod tests {
         let mut none = Vec::new();
         super::print_prefixed(&mut none, &result("h2", b"", b"", 0), false);
         assert!(none.is_empty());
+    }
+
+    #[test]
+    fn json_gives_output_that_is_not_utf8_exactly_in_base64() {
+        let v: serde_json::Value =
+            serde_json::from_str(&super::json_line(&result("h", b"caf\xe9\n", b"ok\n", 0))).unwrap();
+        assert_eq!(v["stdout"], "caf\u{fffd}\n");
+        assert_eq!(v["stdout_base64"], "Y2Fm6Qo=");
+        assert_eq!(v["stderr"], "ok\n");
+        assert!(v.get("stderr_base64").is_none());
     }
 
     #[test]

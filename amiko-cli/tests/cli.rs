@@ -601,6 +601,18 @@ fn run_fans_out_over_two_hundred_sessions_with_hosts_down() {
             );
         }
     }
+    // --json gives those bytes exactly, in base64, beside the lossy text.
+    let out = base(&["--json", "--", "printf", r"'caf\351\n\377\376\n'"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    for v in lines {
+        use base64ct::Encoding;
+        let raw = base64ct::Base64::decode_vec(v["stdout_base64"].as_str().unwrap()).unwrap();
+        assert_eq!(raw, b"caf\xe9\n\xff\xfe\n", "{v}");
+    }
     let _ = Command::new("kill").arg(server.id().to_string()).status();
     let _ = server.wait();
     std::fs::remove_dir_all(&dir).ok();
