@@ -3,7 +3,8 @@
 //! opt-in SHA-1 methods diffie-hellman-group14-sha1 and -group1-sha1 (RFC 4253 §8), and the arithmetic of the
 //! group exchange (`super::gex`).
 //!
-//! num-bigint's modpow is not constant time; this method is last in our preferences and kept for old peers.
+//! The exponentiations with a secret exponent are constant time (crypto-bigint); num-bigint holds the public
+//! values (groups, the range checks). These methods are last in our preferences and kept for old peers.
 
 use num_bigint::BigUint;
 use zeroize::Zeroizing;
@@ -140,39 +141,96 @@ pub(crate) fn p_plus(kex: &str, delta: i32) -> Vec<u8> {
     v.to_bytes_be()
 }
 
-/// The client's private exponent.
-///
-/// num-bigint cannot wipe a `BigUint`: the exponent, K as a number and the intermediates of `modpow` are freed
-/// without being cleared (docs/SECURITY.md, "Secrets in memory"). The random bytes it is made from are wiped.
+/// The client's private exponent, wiped when dropped, and the group's modulus.
 pub struct Client {
-    x: BigUint,
-    p: BigUint,
+    x: Zeroizing<[u8; EXPONENT_BYTES]>,
+    p: Vec<u8>,
     pub(super) encoded: Vec<u8>,
 }
 
-fn keypair(group: &DhGroup) -> Result<(BigUint, Vec<u8>)> {
-    // 512 random bits: twice the 256-bit security of SHA-256, as RFC 8268 §4 suggests. A failing random source is
-    // an error here, never a predictable exponent.
-    let mut bytes = Zeroizing::new([0u8; 64]);
-    aws_lc_rs::rand::fill(&mut *bytes).map_err(|_| Error::Kex("no randomness for the DH exponent".into()))?;
-    let x = BigUint::from_bytes_be(&*bytes) | BigUint::from(2u32);
-    let e = group.g.modpow(&x, &group.p);
+/// 512-bit exponents: twice the 256-bit security of SHA-256, as RFC 8268 §4 suggests.
+const EXPONENT_BYTES: usize = 64;
+const EXPONENT_LIMBS: usize = EXPONENT_BYTES / 8;
+
+/// `base^x mod p` in constant time in `x` (the secret), with every intermediate wiped: crypto-bigint's Montgomery
+/// exponentiation over a `L`-limb modulus, `p` odd and `base < p` (the callers check both). num-bigint's `modpow`,
+/// used before, branched on the exponent's bits and could not wipe its numbers.
+fn modpow_ct<const L: usize>(base: &[u8], x: &[u8; EXPONENT_BYTES], p: &[u8]) -> Zeroizing<Vec<u8>> {
+    use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+    use crypto_bigint::Uint;
+    use zeroize::Zeroize;
+    let padded = |b: &[u8]| {
+        let mut v = Zeroizing::new(vec![0u8; L * 8]);
+        v[L * 8 - b.len()..].copy_from_slice(b);
+        v
+    };
+    let params = DynResidueParams::new(&Uint::<L>::from_be_slice(&padded(p)));
+    let mut exponent = Uint::<EXPONENT_LIMBS>::from_be_slice(x);
+    let mut b = Uint::<L>::from_be_slice(&padded(base));
+    let mut residue = DynResidue::new(&b, params);
+    let mut power = residue.pow_bounded_exp(&exponent, EXPONENT_BYTES * 8);
+    let mut value = power.retrieve();
+    let mut out = Zeroizing::new(Vec::with_capacity(L * 8));
+    for w in value.as_words().iter().rev() {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
+    exponent.zeroize();
+    b.zeroize();
+    residue.zeroize();
+    power.zeroize();
+    value.zeroize();
+    // Minimal big-endian, as the mpint encoding wants it (the value is never 0: base and p are checked).
+    let zeros = out
+        .iter()
+        .take_while(|&&v| v == 0)
+        .count()
+        .min(out.len().saturating_sub(1));
+    out.drain(..zeros);
+    out
+}
+
+/// `base^x mod p` for a modulus of up to 8192 bits (the largest group exchange allows), sized to the modulus.
+fn modpow_secret(base: &[u8], x: &[u8; EXPONENT_BYTES], p: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    let p = &p[p.iter().take_while(|&&v| v == 0).count()..];
+    if p.last().is_none_or(|&v| v & 1 == 0) || base.len() > p.len() {
+        return Err(Error::Kex("DH modulus even or value out of range".into()));
+    }
+    Ok(match p.len() {
+        0..=128 => modpow_ct::<16>(base, x, p),
+        129..=256 => modpow_ct::<32>(base, x, p),
+        257..=384 => modpow_ct::<48>(base, x, p),
+        385..=512 => modpow_ct::<64>(base, x, p),
+        513..=768 => modpow_ct::<96>(base, x, p),
+        769..=1024 => modpow_ct::<128>(base, x, p),
+        _ => return Err(Error::Kex("DH modulus over 8192 bits".into())),
+    })
+}
+
+fn keypair(group: &DhGroup) -> Result<(Zeroizing<[u8; EXPONENT_BYTES]>, Vec<u8>)> {
+    // A failing random source is an error here, never a predictable exponent.
+    let mut x = Zeroizing::new([0u8; EXPONENT_BYTES]);
+    aws_lc_rs::rand::fill(&mut *x).map_err(|_| Error::Kex("no randomness for the DH exponent".into()))?;
+    // At least 2: x = 0 or 1 would make the public value 1 or g.
+    x[EXPONENT_BYTES - 1] |= 2;
+    let e = modpow_secret(&group.g.to_bytes_be(), &x, &group.p.to_bytes_be())?;
     let mut encoded = Vec::new();
-    Writer::new(&mut encoded).mpint_unsigned(&e.to_bytes_be());
+    Writer::new(&mut encoded).mpint_unsigned(&e);
     Ok((x, encoded))
 }
 
-fn agree(p: &BigUint, x: &BigUint, peer: &[u8]) -> Result<SharedSecret> {
+fn agree(p: &[u8], x: &[u8; EXPONENT_BYTES], peer: &[u8]) -> Result<SharedSecret> {
     // Bounded before any arithmetic: a value longer than p is out of range whatever its digits.
-    if peer.len() > p.to_bytes_be().len() {
+    if peer.len() > p.len() {
         return Err(Error::Kex("DH public value out of range".into()));
     }
-    let f = BigUint::from_bytes_be(peer);
+    // The range check is on public values: num-bigint's variable time is harmless here.
+    let (f, pn) = (BigUint::from_bytes_be(peer), BigUint::from_bytes_be(p));
     // RFC 4253 §8: values outside [1, p-1] are refused; 1 and p-1 also give a trivial secret.
-    if f <= BigUint::from(1u32) || f >= p - 1u32 {
+    if f <= BigUint::from(1u32) || f >= pn - 1u32 {
         return Err(Error::Kex("DH public value out of range".into()));
     }
-    Ok(SharedSecret::mpint(f.modpow(x, p).to_bytes_be()))
+    let k = modpow_secret(&f.to_bytes_be(), x, p)?;
+    Ok(SharedSecret::mpint(k.to_vec()))
 }
 
 impl Client {
@@ -185,7 +243,7 @@ impl Client {
         let (x, encoded) = keypair(group)?;
         Ok(Client {
             x,
-            p: group.p.clone(),
+            p: group.p.to_bytes_be(),
             encoded,
         })
     }
@@ -202,6 +260,38 @@ pub(super) fn server(kex: &str, client_public: &[u8]) -> Result<(Vec<u8>, Shared
 /// The server's half over `group`: its encoded public value and K.
 pub(super) fn server_with_group(group: &DhGroup, client_public: &[u8]) -> Result<(Vec<u8>, SharedSecret)> {
     let (y, encoded) = keypair(group)?;
-    let k = agree(&group.p, &y, client_public)?;
+    let k = agree(&group.p.to_bytes_be(), &y, client_public)?;
     Ok((encoded, k))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The constant-time exponentiation agrees with num-bigint's on every fixed group, and on odd moduli of every
+    /// size class, for random exponents and bases.
+    #[test]
+    fn constant_time_modpow_agrees_with_num_bigint() {
+        let mut groups: Vec<BigUint> = [1, 14, 16, 18].iter().map(|&n| DhGroup::modp(n).unwrap().p).collect();
+        // 3072 and 6144 bits (group exchange may pick them): any odd number will do for the arithmetic.
+        for bits in [3072u64, 6144] {
+            groups.push((BigUint::from(1u32) << (bits - 1)) + 12_345u32);
+        }
+        groups.push(BigUint::from(23u32));
+        for p in groups {
+            for _ in 0..3 {
+                let mut x = [0u8; EXPONENT_BYTES];
+                aws_lc_rs::rand::fill(&mut x).unwrap();
+                let mut b = vec![0u8; (p.bits() as usize).div_ceil(8)];
+                aws_lc_rs::rand::fill(&mut b).unwrap();
+                let base = BigUint::from_bytes_be(&b) % &p;
+                let want = base.modpow(&BigUint::from_bytes_be(&x), &p).to_bytes_be();
+                let got = modpow_secret(&base.to_bytes_be(), &x, &p.to_bytes_be()).unwrap();
+                assert_eq!(*got, want, "{} bits", p.bits());
+            }
+        }
+        // An even modulus (never a DH group) or one over 8192 bits is an error, not a panic.
+        assert!(modpow_secret(&[2], &[1; EXPONENT_BYTES], &[0x10, 0x00]).is_err());
+        assert!(modpow_secret(&[2], &[1; EXPONENT_BYTES], &[0xff; 1025]).is_err());
+    }
 }
