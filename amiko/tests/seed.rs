@@ -386,3 +386,21 @@ fn recv_with_a_huge_size_returns_what_is_there() {
     assert_eq!(ch.recv(usize::MAX).unwrap(), b"out\n");
     assert_eq!(e.channel().recv_stderr(usize::MAX).unwrap(), b"err\n");
 }
+
+/// Between calls the blocking API's runtime thread serves the connection: this sshd asks every second whether the
+/// client is alive and drops it after a second unanswered question (4-5 s on OpenSSH 9.2), while the application
+/// makes no call for 6 s. Calls drive the runtime themselves, so only that thread can answer here.
+#[test]
+fn the_connection_is_served_while_the_application_makes_no_call() {
+    let Some(sshd) = Sshd::start_with("ClientAliveInterval 1\nClientAliveCountMax 1") else {
+        return;
+    };
+    let mut client = SSHClient::new();
+    client.set_missing_host_key_policy(HostKeyPolicy::AutoAdd);
+    client.connect("127.0.0.1", options(&sshd)).unwrap();
+    std::thread::sleep(Duration::from_secs(6));
+    let (_i, mut out, _e) = client.exec_command("echo alive").unwrap();
+    let mut s = String::new();
+    out.read_to_string(&mut s).unwrap();
+    assert_eq!(s, "alive\n");
+}
