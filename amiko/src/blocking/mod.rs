@@ -106,15 +106,30 @@ impl Driven {
         }
     }
 
-    fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.calls.fetch_add(1, Ordering::AcqRel);
+    fn block_on<F: Future>(&'static self, f: F) -> F::Output {
+        let _call = Call::start(self);
+        self.rt.block_on(f)
+    }
+}
+
+/// One call inside `block_on`; counted out when dropped, also when the future panics, or the runtime thread would
+/// never drive again.
+struct Call(&'static Driven);
+
+impl Call {
+    fn start(d: &'static Driven) -> Call {
+        d.calls.fetch_add(1, Ordering::AcqRel);
         // Wakes the runtime thread only if it is driving; otherwise leaves a permit it will find and ignore.
-        self.call_waiting.notify_one();
-        let out = self.rt.block_on(f);
-        let now = self.epoch.elapsed().as_nanos() as u64;
-        self.last_return.store(now, Ordering::Release);
-        self.calls.fetch_sub(1, Ordering::AcqRel);
-        out
+        d.call_waiting.notify_one();
+        Call(d)
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let now = self.0.epoch.elapsed().as_nanos() as u64;
+        self.0.last_return.store(now, Ordering::Release);
+        self.0.calls.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -123,4 +138,24 @@ impl Driven {
 /// This is what the blocking API and the Python module run on.
 pub fn block_on<F: Future>(f: F) -> F::Output {
     Driven::get().block_on(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A future that panics is counted out all the same: otherwise the runtime thread would take the call for
+    /// one still running and never drive the runtime between calls again.
+    #[test]
+    fn a_panicking_call_is_counted_out() {
+        let r = std::panic::catch_unwind(|| block_on(async { panic!("from inside the call") }));
+        assert!(r.is_err());
+        // Other tests of this binary may be inside a call now: wait for them to finish, not for ever.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Driven::get().calls.load(Ordering::Acquire) != 0 {
+            assert!(Instant::now() < deadline, "a call was never counted out");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(block_on(async { 7 }), 7);
+    }
 }
