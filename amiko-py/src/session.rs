@@ -380,12 +380,21 @@ impl Session {
         self.remote_version.clone()
     }
 
-    /// Ends the connection (DISCONNECT by application).
-    fn close(&self) {
-        let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match std::mem::replace(&mut *g, State::Closed) {
+    /// Ends the connection (DISCONNECT by application), sent before this returns: the runtime runs on the
+    /// calling thread during calls, so a process that exits right after would otherwise never send it.
+    fn close(&self, py: Python<'_>) {
+        let state = {
+            let mut g = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *g, State::Closed)
+        };
+        match state {
             State::Handshaking(u) => u.disconnect(),
-            State::Ready(c) => c.disconnect(),
+            State::Ready(c) => {
+                let _ = wait(py, Some(1.0), async move {
+                    c.close().await;
+                    Ok(())
+                });
+            }
             State::Closed => {}
         }
     }

@@ -366,3 +366,34 @@ def test_no_compression_unless_asked_and_use_compression_before_start(sshd):
         assert ch.makefile("rb").read() == b"packed\n"
     finally:
         t.close()
+
+
+# close() sends DISCONNECT before it returns: here the process ends right after it, with no other call that could
+# carry the message out.
+CLOSE_THEN_EXIT = CHILD_CLIENT + """
+import os
+_, stdout, _ = c.exec_command("true")
+stdout.read()
+c.close()
+print("ok", flush=True)
+os._exit(0)
+"""
+
+
+def test_close_sends_disconnect_before_the_process_exits(sshd):
+    import re
+    import time
+    with open(sshd.log) as f:
+        before = f.read().count("Received disconnect")
+    _run_child(CLOSE_THEN_EXIT, sshd)
+    # sshd logs the client's DISCONNECT ("Received disconnect from ... :11: bye"); without it, only "Connection
+    # closed by ...".
+    deadline = time.time() + 5
+    while True:
+        with open(sshd.log) as f:
+            log = f.read()
+        if log.count("Received disconnect") > before:
+            break
+        assert time.time() < deadline, log[-2000:]
+        time.sleep(0.1)
+    assert re.search(r"Received disconnect from .*:11: bye", log), log[-2000:]

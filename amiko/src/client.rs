@@ -1,7 +1,9 @@
 //! The async client: connect, verify the host key, authenticate, then run commands and open channels.
 
+use std::future::poll_fn;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use amiko_proto::config::{Config, Role};
@@ -337,6 +339,29 @@ impl Client {
             .conn
             .disconnect(amiko_proto::DisconnectReason::ByApplication, "bye");
         self.shared().kick();
+    }
+
+    /// Ends the connection as [`disconnect`](Self::disconnect) does, and returns once the DISCONNECT is written
+    /// and the socket shut down (or the connection failed), so the server hears it even if the process exits
+    /// right after. A peer that stops reading can hold this up: bound it with a timeout.
+    ///
+    /// ```no_run
+    /// # async fn f(client: amiko::Client) {
+    /// let _ = tokio::time::timeout(std::time::Duration::from_secs(1), client.close()).await;
+    /// # }
+    /// ```
+    pub async fn close(&self) {
+        self.disconnect();
+        // Not the connection's error: DISCONNECT sets that at once, before the writer has sent anything.
+        let _ = poll_fn(|cx| {
+            let mut g = self.shared().lock();
+            if g.writer_done {
+                return Poll::Ready(());
+            }
+            g.register(cx.waker());
+            Poll::Pending
+        })
+        .await;
     }
 }
 

@@ -52,6 +52,8 @@ pub(crate) struct Inner {
     wakers: Vec<Waker>,
     /// Client: the local agent socket that forwarded-agent channels are piped to, once forwarding was requested.
     pub agent_socket: Option<std::path::PathBuf>,
+    /// The writer task has ended: everything queued was written and the socket shut down, or writing failed.
+    pub writer_done: bool,
 }
 
 /// What the tasks and handles share.
@@ -74,6 +76,7 @@ impl Shared {
                 forwards: Default::default(),
                 wakers: Vec::new(),
                 agent_socket: None,
+                writer_done: false,
             }),
             wake_writer: Notify::new(),
             shutdown: Notify::new(),
@@ -376,7 +379,10 @@ async fn writer<W: AsyncWrite + Unpin>(mut wr: W, shared: Arc<Shared>) {
         to_wake.drain(..).for_each(Waker::wake);
         if !out.is_empty() {
             if let Err(e) = wr.write_all(&out).await {
-                shared.lock().fail(Error::io("writing to the connection", e));
+                let mut g = shared.lock();
+                g.writer_done = true;
+                g.fail(Error::io("writing to the connection", e));
+                drop(g);
                 shared.shutdown.notify_one();
                 return;
             }
@@ -385,8 +391,11 @@ async fn writer<W: AsyncWrite + Unpin>(mut wr: W, shared: Arc<Shared>) {
         if closed {
             let _ = wr.shutdown().await;
             let mut g = shared.lock();
+            g.writer_done = true;
             if g.error.is_none() {
                 g.fail(Error::Proto(amiko_proto::Error::Closed));
+            } else {
+                g.wake_all();
             }
             drop(g);
             shared.shutdown.notify_one();

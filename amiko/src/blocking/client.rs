@@ -149,10 +149,12 @@ impl SSHClient {
         self.client.clone().map(Transport::from_client)
     }
 
-    /// Closes the connection.
+    /// Closes the connection: DISCONNECT is sent before this returns (waiting at most a second for the socket).
     pub fn close(&mut self) {
         if let Some(c) = self.client.take() {
-            c.disconnect();
+            super::block_on(async {
+                let _ = tokio::time::timeout(super::CLOSE_WAIT, c.close()).await;
+            });
         }
     }
 }

@@ -30,6 +30,8 @@ pub use client::{ConnectOptions, SSHClient};
 pub use sftp::{SFTPClient, SFTPFile};
 pub use transport::Transport;
 
+/// How long `close` waits for the DISCONNECT to be written.
+pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// How long the runtime's own thread waits after the last call returned before it drives the runtime again.
 const HAND_BACK_AFTER: Duration = Duration::from_millis(2);
 /// The longest the runtime's own thread sleeps between looks while calls keep coming: the longest that timers

@@ -79,10 +79,12 @@ impl Transport {
         self.client.as_ref()
     }
 
-    /// Closes the connection.
+    /// Closes the connection: DISCONNECT is sent before this returns (waiting at most a second for the socket).
     pub fn close(&mut self) {
         if let Some(c) = self.client.take() {
-            c.disconnect();
+            super::block_on(async {
+                let _ = tokio::time::timeout(super::CLOSE_WAIT, c.close()).await;
+            });
         }
     }
 }
