@@ -389,12 +389,7 @@ impl Session {
         };
         match state {
             State::Handshaking(u) => u.disconnect(),
-            State::Ready(c) => {
-                let _ = wait(py, Some(1.0), async move {
-                    c.close().await;
-                    Ok(())
-                });
-            }
+            State::Ready(c) => py.detach(|| amiko::blocking::close(&c)),
             State::Closed => {}
         }
     }

@@ -353,7 +353,7 @@ impl Client {
     pub async fn close(&self) {
         self.disconnect();
         // Not the connection's error: DISCONNECT sets that at once, before the writer has sent anything.
-        let _ = poll_fn(|cx| {
+        poll_fn(|cx| {
             let mut g = self.shared().lock();
             if g.writer_done {
                 return Poll::Ready(());

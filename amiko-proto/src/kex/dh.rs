@@ -229,8 +229,9 @@ fn agree(p: &[u8], x: &[u8; EXPONENT_BYTES], peer: &[u8]) -> Result<SharedSecret
     if f <= BigUint::from(1u32) || f >= pn - 1u32 {
         return Err(Error::Kex("DH public value out of range".into()));
     }
-    let k = modpow_secret(&f.to_bytes_be(), x, p)?;
-    Ok(SharedSecret::mpint(k.to_vec()))
+    let mut k = modpow_secret(&f.to_bytes_be(), x, p)?;
+    // Moved, not copied: SharedSecret wipes it from here on.
+    Ok(SharedSecret::mpint(std::mem::take(&mut *k)))
 }
 
 impl Client {

@@ -152,9 +152,7 @@ impl SSHClient {
     /// Closes the connection: DISCONNECT is sent before this returns (waiting at most a second for the socket).
     pub fn close(&mut self) {
         if let Some(c) = self.client.take() {
-            super::block_on(async {
-                let _ = tokio::time::timeout(super::CLOSE_WAIT, c.close()).await;
-            });
+            super::close(&c);
         }
     }
 }

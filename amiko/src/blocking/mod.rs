@@ -30,8 +30,8 @@ pub use client::{ConnectOptions, SSHClient};
 pub use sftp::{SFTPClient, SFTPFile};
 pub use transport::Transport;
 
-/// How long `close` waits for the DISCONNECT to be written.
-pub(crate) const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// How long [`close`] waits for the DISCONNECT to be written.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// How long the runtime's own thread waits after the last call returned before it drives the runtime again.
 const HAND_BACK_AFTER: Duration = Duration::from_millis(2);
 /// The longest the runtime's own thread sleeps between looks while calls keep coming: the longest that timers
@@ -133,6 +133,15 @@ impl Drop for Call {
         self.0.last_return.store(now, Ordering::Release);
         self.0.calls.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// Ends `client`'s connection and returns once the DISCONNECT is written (at most a second): between calls nothing
+/// may drive the runtime soon enough for a process that exits right after. The blocking API's and the Python
+/// module's `close`.
+pub fn close(client: &crate::Client) {
+    block_on(async {
+        let _ = tokio::time::timeout(CLOSE_WAIT, client.close()).await;
+    });
 }
 
 /// Runs a future to completion on the shared runtime, on the calling thread: the connections' input and output
